@@ -1,0 +1,19 @@
+// tRPC over HTTP (fetch adapter): GET for queries, POST for mutations and batches.
+import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+
+import { appRouter } from "@/server/api/root";
+import { createTRPCContext } from "@/server/api/trpc";
+
+const handler = (req: Request) =>
+  fetchRequestHandler({
+    endpoint: "/api/trpc",
+    req,
+    router: appRouter,
+    createContext: () => createTRPCContext({ headers: req.headers }),
+    onError({ path, error }) {
+      // The browser got a generic message; the original error (the adapter's `cause`) goes to the log.
+      if (error.code === "INTERNAL_SERVER_ERROR") console.error(`tRPC failed on ${path ?? "<no-path>"}:`, error.cause ?? error);
+    },
+  });
+
+export { handler as GET, handler as POST };
