@@ -24,7 +24,7 @@ export const labPackages = [
 const moduleDirs = [
   "net", "lib", "crypto", "arch/x86/crypto", "fs/9p", "fs/netfs", "fs/fscache", "fs/overlayfs", "drivers/virtio",
 ];
-const moduleFiles = ["veth", "dummy", "virtio_net", "net_failover", "macvlan", "tun"].map((m) => `drivers/net/${m}.ko`);
+const moduleFiles = ["veth", "dummy", "virtio_net", "net_failover", "macvlan", "tun", "nlmon"].map((m) => `drivers/net/${m}.ko`);
 
 export type Log = (line: string) => void;
 

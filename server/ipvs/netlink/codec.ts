@@ -1,0 +1,562 @@
+// Encoders and decoders between IPVS attribute streams and the types in ./types. Pure functions: the client
+// (./client.ts) sends and receives through a GenlTransport, the tests feed these raw kernel replies.
+//
+// A service reply, as ip_vs_genl_fill_service writes it (message cmd IPVS_CMD_NEW_SERVICE):
+//
+//   IPVS_CMD_ATTR_SERVICE (nested)
+//     IPVS_SVC_ATTR_AF u16 | FWMARK u32, or PROTOCOL u16 + ADDR 16 bytes + PORT be16
+//     SCHED_NAME "wlc\0" | PE_NAME "sip\0" (if any) | FLAGS {u32 flags; u32 mask = ~0}
+//     TIMEOUT u32 seconds | NETMASK 4 bytes (IPv4 mask, network order; IPv6 prefix, host order)
+//     STATS (nested, u32 counters + u64 bytes) | STATS64 (nested, all u64)
+//
+// A destination (ip_vs_genl_fill_dest, cmd IPVS_CMD_NEW_DEST): ADDR, PORT, FWD_METHOD, WEIGHT, TUN_TYPE u8,
+// TUN_PORT be16, TUN_FLAGS u16, U_THRESH, L_THRESH, ACTIVE/INACT/PERSIST_CONNS, ADDR_FAMILY, STATS, STATS64.
+//
+// Decoders never throw on bad input: they return { ok: false, problem } with the first length or value
+// problem (see AttrCursor), and keep attributes they do not know in `unknown`.
+import { AttrCursor, AttrEncoder, type DecodeProblem, type RawAttr } from "@/server/kernel/genl/attrs";
+import { afName, afNumber, encodeInetAddr, formatInetAddr, formatIPv4, formatIPv6, parseIPv4, parseIPv6, type AddressFamily } from "./addr";
+import {
+  FWD_METHOD,
+  IPPROTO,
+  IPVS_CMD_ATTR,
+  IPVS_DAEMON_ATTR,
+  IPVS_DEST_ATTR,
+  IPVS_INFO_ATTR,
+  IPVS_STATS_ATTR,
+  IPVS_SVC_ATTR,
+  IP_VS_CONN_F_FWD_MASK,
+  IP_VS_STATE,
+  IP_VS_SVC_F,
+  IP_VS_SVC_F_USER_MASK,
+  IP_VS_TUNNEL_ENCAP_FLAG,
+  STATS32_U32_IDS,
+  TUNNEL_TYPE,
+  attrName,
+  type ForwardMethod,
+  type TunnelType,
+} from "./constants";
+import {
+  isFwmarkService,
+  type Destination,
+  type DestinationConfig,
+  type IpvsInfo,
+  type Netmask,
+  type Protocol,
+  type Service,
+  type ServiceConfig,
+  type ServiceExtended,
+  type ServiceFlags,
+  type Stats,
+  type SyncDaemon,
+  type Timeouts,
+} from "./types";
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; problem: DecodeProblem };
+
+const done = <T>(c: AttrCursor, value: T): Decoded<T> => (c.problem ? { ok: false, problem: c.problem } : { ok: true, value });
+
+/** Thrown by encoders for input the kernel would misread (an address of the wrong family, a port > 65535):
+ *  the client turns it into an "invalid" IpvsError before anything is sent. */
+export class EncodeError extends Error {
+  override name = "EncodeError";
+}
+
+function u32In(what: string, v: number, max = 0xffffffff): number {
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new EncodeError(`${what} must be an integer from 0 to ${max}, got ${v}`);
+  return v;
+}
+
+function addrBytes(family: AddressFamily, address: string, what: string): Uint8Array {
+  const b = encodeInetAddr(family, address);
+  if (!b) throw new EncodeError(`${what} "${address}" is not an ${family === "inet" ? "IPv4" : "IPv6"} address`);
+  return b;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Stats
+
+const STATS_FIELDS: readonly [number, keyof Omit<Stats, "width">][] = [
+  [IPVS_STATS_ATTR.CONNS.id, "conns"],
+  [IPVS_STATS_ATTR.INPKTS.id, "inPkts"],
+  [IPVS_STATS_ATTR.OUTPKTS.id, "outPkts"],
+  [IPVS_STATS_ATTR.INBYTES.id, "inBytes"],
+  [IPVS_STATS_ATTR.OUTBYTES.id, "outBytes"],
+  [IPVS_STATS_ATTR.CPS.id, "cps"],
+  [IPVS_STATS_ATTR.INPPS.id, "inPps"],
+  [IPVS_STATS_ATTR.OUTPPS.id, "outPps"],
+  [IPVS_STATS_ATTR.INBPS.id, "inBps"],
+  [IPVS_STATS_ATTR.OUTBPS.id, "outBps"],
+];
+
+const zeroStats = (width: 64 | 32): Stats => ({
+  conns: 0n, inPkts: 0n, outPkts: 0n, inBytes: 0n, outBytes: 0n, cps: 0n, inPps: 0n, outPps: 0n, inBps: 0n, outBps: 0n, width,
+});
+
+/** Decodes one stats nest. In the 32-bit nest (ip_vs_genl_fill_stats) counters and rates are u32 and the
+ *  byte counts u64; in STATS64 everything is u64. PAD is skipped; unknown counters are ignored. */
+export function decodeStats(c: AttrCursor, width: 64 | 32): Stats {
+  const s = zeroStats(width);
+  while (c.next()) {
+    c.label(attrName(IPVS_STATS_ATTR, "IPVS_STATS_ATTR_", c.type));
+    const field = STATS_FIELDS.find(([id]) => id === c.type)?.[1];
+    if (!field) continue;
+    s[field] = width === 32 && STATS32_U32_IDS.has(c.type) ? BigInt(c.u32()) : c.u64();
+  }
+  return s;
+}
+
+/** Writes a stats nest as the kernel does: u32 counters truncated like its (u32) casts in the 32-bit nest. */
+export function encodeStats(e: AttrEncoder, type: number, s: Stats, width: 64 | 32): void {
+  e.nested(type, (n) => {
+    for (const [id, field] of STATS_FIELDS) {
+      if (width === 32 && STATS32_U32_IDS.has(id)) n.u32(id, Number(BigInt.asUintN(32, s[field])));
+      else n.u64(id, s[field]);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Services
+
+const PROTOCOL_BY_NUMBER = new Map<number, Protocol>(Object.entries(IPPROTO).map(([k, v]) => [v, k as Protocol]));
+
+function flagsOf(raw: number): ServiceFlags {
+  return {
+    persistent: (raw & IP_VS_SVC_F.PERSISTENT) !== 0,
+    hashed: (raw & IP_VS_SVC_F.HASHED) !== 0,
+    onePacket: (raw & IP_VS_SVC_F.ONEPACKET) !== 0,
+    sched1: (raw & IP_VS_SVC_F.SCHED1) !== 0,
+    sched2: (raw & IP_VS_SVC_F.SCHED2) !== 0,
+    sched3: (raw & IP_VS_SVC_F.SCHED3) !== 0,
+    raw,
+  };
+}
+
+export function netmaskBytes(family: AddressFamily, m: Netmask | undefined): Uint8Array {
+  const out = new Uint8Array(4);
+  if (family === "inet") {
+    if (m && m.kind !== "mask") throw new EncodeError("an IPv4 service's netmask is a mask such as 255.255.255.0");
+    const b = parseIPv4(m?.mask ?? "255.255.255.255");
+    if (!b) throw new EncodeError(`netmask "${m?.mask}" is not an IPv4 mask`);
+    out.set(b);
+  } else {
+    if (m && m.kind !== "prefix") throw new EncodeError("an IPv6 service's netmask is a prefix length (1..128)");
+    const prefix = m?.prefix ?? 128;
+    if (!Number.isInteger(prefix) || prefix < 1 || prefix > 128) throw new EncodeError(`IPv6 prefix length must be 1..128, got ${prefix}`);
+    // ipvsadm passes the prefix length as a host-order u32 in the __be32 field; the kernel reads it back as is.
+    new DataView(out.buffer).setUint32(0, prefix, true);
+  }
+  return out;
+}
+
+function netmaskOf(family: AddressFamily, b: Uint8Array): Netmask {
+  return family === "inet" ? { kind: "mask", mask: formatIPv4(b) } : { kind: "prefix", prefix: new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true) };
+}
+
+/** Everything a service nest can hold, at wire level. Requests use the identity plus the config fields;
+ *  replies (and fakes of the kernel) add stats. */
+export interface ServiceAttrs {
+  service: Service;
+  scheduler?: string;
+  persistenceEngine?: string;
+  flags?: { flags: number; mask: number };
+  /** Persistence timeout in seconds. With `scheduler`, NETMASK is written too (the service's, default /32 or
+   *  /128): the kernel wants scheduler, flags, timeout and netmask together for a full entry. */
+  timeout?: number;
+  /** Only in replies (and fakes of the kernel): written as both STATS and STATS64, as the kernel does. */
+  stats?: Stats;
+  unknown?: RawAttr[];
+}
+
+/** Writes IPVS_CMD_ATTR_SERVICE. A key (no scheduler) carries only the identifying attributes, as
+ *  ip_vs_genl_parse_service needs for GET/DEL/ZERO and for GET_DEST's dump. */
+export function encodeService(e: AttrEncoder, a: ServiceAttrs): void {
+  const s = a.service;
+  e.nested(IPVS_CMD_ATTR.SERVICE.id, (n) => {
+    n.u16(IPVS_SVC_ATTR.AF.id, afNumber(s.family));
+    if (isFwmarkService(s)) {
+      n.u32(IPVS_SVC_ATTR.FWMARK.id, u32In("fwmark", s.fwmark));
+    } else {
+      n.u16(IPVS_SVC_ATTR.PROTOCOL.id, IPPROTO[s.protocol]);
+      n.bytes(IPVS_SVC_ATTR.ADDR.id, addrBytes(s.family, s.address, "service address"));
+      n.be16(IPVS_SVC_ATTR.PORT.id, u32In("service port", s.port, 0xffff));
+    }
+    if (a.scheduler !== undefined) {
+      n.string(IPVS_SVC_ATTR.SCHED_NAME.id, a.scheduler);
+      if (a.persistenceEngine !== undefined) n.string(IPVS_SVC_ATTR.PE_NAME.id, a.persistenceEngine);
+      const f = new Uint8Array(8);
+      const d = new DataView(f.buffer);
+      d.setUint32(0, (a.flags?.flags ?? 0) >>> 0, true);
+      d.setUint32(4, (a.flags?.mask ?? 0xffffffff) >>> 0, true);
+      n.bytes(IPVS_SVC_ATTR.FLAGS.id, f);
+      n.u32(IPVS_SVC_ATTR.TIMEOUT.id, u32In("persistence timeout", a.timeout ?? 0));
+      n.bytes(IPVS_SVC_ATTR.NETMASK.id, netmaskBytes(s.family, s.netmask));
+    }
+    if (a.stats) {
+      encodeStats(n, IPVS_SVC_ATTR.STATS.id, a.stats, 32);
+      encodeStats(n, IPVS_SVC_ATTR.STATS64.id, a.stats, 64);
+    }
+    for (const u of a.unknown ?? []) n.put(u.type, u.value);
+  });
+}
+
+/** The wire form of NEW_SERVICE / SET_SERVICE. The flags' mask covers only the user-settable flags, so on
+ *  SET_SERVICE the kernel keeps IP_VS_SVC_F_HASHED (it prefills flags from the existing service), and on
+ *  NEW_SERVICE HASHED is never sent (ip_vs_svc_hash refuses an entry already marked hashed). */
+export function serviceConfigAttrs(cfg: ServiceConfig): ServiceAttrs {
+  const persistent = cfg.persistent === true;
+  const flags =
+    (persistent ? IP_VS_SVC_F.PERSISTENT : 0) |
+    (cfg.onePacket ? IP_VS_SVC_F.ONEPACKET : 0) |
+    (cfg.sched1 ? IP_VS_SVC_F.SCHED1 : 0) |
+    (cfg.sched2 ? IP_VS_SVC_F.SCHED2 : 0) |
+    (cfg.sched3 ? IP_VS_SVC_F.SCHED3 : 0);
+  return {
+    service: cfg.service,
+    scheduler: cfg.scheduler,
+    persistenceEngine: cfg.persistenceEngine,
+    flags: { flags, mask: IP_VS_SVC_F_USER_MASK },
+    timeout: cfg.timeout ?? (persistent ? 300 : 0),
+  };
+}
+
+/** The wire form of what the kernel reports for `s` (flags mask ~0, as ip_vs_genl_fill_service sends). */
+export function serviceExtendedAttrs(s: ServiceExtended): ServiceAttrs {
+  return {
+    service: s.service,
+    scheduler: s.scheduler,
+    persistenceEngine: s.persistenceEngine,
+    flags: { flags: s.flags.raw, mask: 0xffffffff },
+    timeout: s.timeout,
+    stats: s.stats,
+    unknown: s.unknown,
+  };
+}
+
+/** Decodes the payload of IPVS_CMD_ATTR_SERVICE. */
+export function decodeService(c: AttrCursor): Decoded<ServiceExtended> {
+  let af: number | undefined;
+  let protocol: number | undefined;
+  let addr: Uint8Array | undefined;
+  let port: number | undefined;
+  let fwmark: number | undefined;
+  let netmask: Uint8Array | undefined;
+  let scheduler = "";
+  let persistenceEngine: string | undefined;
+  let flags = 0;
+  let timeout = 0;
+  let stats64: Stats | undefined;
+  let stats32: Stats | undefined;
+  const unknown: RawAttr[] = [];
+  while (c.next()) {
+    c.label(attrName(IPVS_SVC_ATTR, "IPVS_SVC_ATTR_", c.type));
+    switch (c.type) {
+      case IPVS_SVC_ATTR.AF.id: af = c.u16(); break;
+      case IPVS_SVC_ATTR.PROTOCOL.id: protocol = c.u16(); break;
+      case IPVS_SVC_ATTR.ADDR.id: addr = c.exact(16); break;
+      case IPVS_SVC_ATTR.PORT.id: port = c.be16(); break;
+      case IPVS_SVC_ATTR.FWMARK.id: fwmark = c.u32(); break;
+      case IPVS_SVC_ATTR.SCHED_NAME.id: scheduler = c.string(); break;
+      case IPVS_SVC_ATTR.PE_NAME.id: persistenceEngine = c.string(); break;
+      case IPVS_SVC_ATTR.FLAGS.id: {
+        const b = c.exact(8);
+        flags = new DataView(b.buffer, b.byteOffset, 8).getUint32(0, true);
+        break;
+      }
+      case IPVS_SVC_ATTR.TIMEOUT.id: timeout = c.u32(); break;
+      case IPVS_SVC_ATTR.NETMASK.id: netmask = c.exact(4); break;
+      case IPVS_SVC_ATTR.STATS.id: stats32 = decodeStats(c.nested(), 32); break;
+      case IPVS_SVC_ATTR.STATS64.id: stats64 = decodeStats(c.nested(), 64); break;
+      default: unknown.push(c.raw());
+    }
+  }
+  if (c.problem) return { ok: false, problem: c.problem };
+  const family = af === undefined ? undefined : afName(af);
+  if (!family) return missing(c, af === undefined ? "service has no IPVS_SVC_ATTR_AF" : `unknown address family ${af}`);
+  const mask = netmaskOf(family, netmask ?? netmaskBytes(family, undefined));
+  let service: ServiceExtended["service"];
+  if (fwmark !== undefined) {
+    service = { family, fwmark, netmask: mask };
+  } else {
+    const proto = protocol === undefined ? undefined : PROTOCOL_BY_NUMBER.get(protocol);
+    if (!proto || !addr || port === undefined) {
+      return missing(c, protocol !== undefined && !proto ? `unknown protocol ${protocol}` : "service has neither a fwmark nor protocol, address and port");
+    }
+    service = { family, protocol: proto, address: formatInetAddr(family, addr), port, netmask: mask };
+  }
+  const value: ServiceExtended = { service, scheduler, flags: flagsOf(flags), timeout, stats: stats64 ?? stats32, unknown };
+  if (persistenceEngine !== undefined) value.persistenceEngine = persistenceEngine;
+  return { ok: true, value };
+}
+
+function missing<T>(c: AttrCursor, message: string): Decoded<T> {
+  c.fail("malformed", message, 0);
+  return { ok: false, problem: c.problem! };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Destinations
+
+const FWD_BY_VALUE = new Map<number, ForwardMethod>(Object.entries(FWD_METHOD).map(([k, v]) => [v, k as ForwardMethod]));
+const TUN_BY_VALUE = new Map<number, TunnelType>(Object.entries(TUNNEL_TYPE).map(([k, v]) => [v, k as TunnelType]));
+
+/** Everything a destination nest can hold, at wire level. */
+export interface DestAttrs {
+  address: string;
+  port: number;
+  /** Sent as IPVS_DEST_ATTR_ADDR_FAMILY when given. */
+  family?: AddressFamily;
+  /** The family used to encode the address when `family` is not given (the service's). */
+  addressFamily: AddressFamily;
+  forward?: ForwardMethod;
+  weight?: number;
+  upperThreshold?: number;
+  lowerThreshold?: number;
+  tunnel?: { type: TunnelType; port: number; flags: number };
+  counters?: { active: number; inactive: number; persistent: number };
+  stats?: Stats;
+  unknown?: RawAttr[];
+}
+
+/** Writes IPVS_CMD_ATTR_DEST. Without `forward` it is a key (DEL_DEST needs only address and port). */
+export function encodeDest(e: AttrEncoder, a: DestAttrs): void {
+  const fam = a.family ?? a.addressFamily;
+  e.nested(IPVS_CMD_ATTR.DEST.id, (n) => {
+    n.bytes(IPVS_DEST_ATTR.ADDR.id, addrBytes(fam, a.address, "destination address"));
+    n.be16(IPVS_DEST_ATTR.PORT.id, u32In("destination port", a.port, 0xffff));
+    if (a.forward !== undefined) {
+      n.u32(IPVS_DEST_ATTR.FWD_METHOD.id, FWD_METHOD[a.forward]);
+      n.u32(IPVS_DEST_ATTR.WEIGHT.id, u32In("weight", a.weight ?? 1));
+      if (a.tunnel) {
+        n.u8(IPVS_DEST_ATTR.TUN_TYPE.id, TUNNEL_TYPE[a.tunnel.type]);
+        n.be16(IPVS_DEST_ATTR.TUN_PORT.id, u32In("tunnel port", a.tunnel.port, 0xffff));
+        n.u16(IPVS_DEST_ATTR.TUN_FLAGS.id, u32In("tunnel flags", a.tunnel.flags, 0xffff));
+      }
+      n.u32(IPVS_DEST_ATTR.U_THRESH.id, u32In("upper threshold", a.upperThreshold ?? 0));
+      n.u32(IPVS_DEST_ATTR.L_THRESH.id, u32In("lower threshold", a.lowerThreshold ?? 0));
+    }
+    if (a.counters) {
+      n.u32(IPVS_DEST_ATTR.ACTIVE_CONNS.id, a.counters.active);
+      n.u32(IPVS_DEST_ATTR.INACT_CONNS.id, a.counters.inactive);
+      n.u32(IPVS_DEST_ATTR.PERSIST_CONNS.id, a.counters.persistent);
+    }
+    if (a.family !== undefined) n.u16(IPVS_DEST_ATTR.ADDR_FAMILY.id, afNumber(a.family));
+    if (a.stats) {
+      encodeStats(n, IPVS_DEST_ATTR.STATS.id, a.stats, 32);
+      encodeStats(n, IPVS_DEST_ATTR.STATS64.id, a.stats, 64);
+    }
+    for (const u of a.unknown ?? []) n.put(u.type, u.value);
+  });
+}
+
+export function destConfigAttrs(d: DestinationConfig, serviceFamily: AddressFamily): DestAttrs {
+  const t = d.tunnel;
+  return {
+    address: d.address,
+    port: d.port,
+    family: d.family,
+    addressFamily: d.family ?? serviceFamily,
+    forward: d.forward,
+    weight: d.weight,
+    upperThreshold: d.upperThreshold,
+    lowerThreshold: d.lowerThreshold,
+    tunnel: t && {
+      type: t.type,
+      port: t.port ?? 0,
+      flags: (t.csum ? IP_VS_TUNNEL_ENCAP_FLAG.CSUM : 0) | (t.remcsum ? IP_VS_TUNNEL_ENCAP_FLAG.REMCSUM : 0),
+    },
+  };
+}
+
+export function destinationAttrs(d: Destination): DestAttrs {
+  return {
+    address: d.address,
+    port: d.port,
+    family: d.family,
+    addressFamily: d.family,
+    forward: d.forward,
+    weight: d.weight,
+    upperThreshold: d.upperThreshold,
+    lowerThreshold: d.lowerThreshold,
+    tunnel: d.tunnel && { type: d.tunnel.type, port: d.tunnel.port, flags: d.tunnel.rawFlags },
+    counters: { active: d.activeConns, inactive: d.inactiveConns, persistent: d.persistentConns },
+    stats: d.stats,
+    unknown: d.unknown,
+  };
+}
+
+/** Decodes the payload of IPVS_CMD_ATTR_DEST. `serviceFamily` stands in for IPVS_DEST_ATTR_ADDR_FAMILY on
+ *  kernels older than 3.18, which did not send it. */
+export function decodeDest(c: AttrCursor, serviceFamily: AddressFamily): Decoded<Destination> {
+  let addr: Uint8Array | undefined;
+  let port: number | undefined;
+  let fwd: number | undefined;
+  let af: number | undefined;
+  let tunType: number | undefined;
+  let tunPort = 0;
+  let tunFlags = 0;
+  const d = { weight: 0, upperThreshold: 0, lowerThreshold: 0, activeConns: 0, inactiveConns: 0, persistentConns: 0 };
+  let stats64: Stats | undefined;
+  let stats32: Stats | undefined;
+  const unknown: RawAttr[] = [];
+  while (c.next()) {
+    c.label(attrName(IPVS_DEST_ATTR, "IPVS_DEST_ATTR_", c.type));
+    switch (c.type) {
+      case IPVS_DEST_ATTR.ADDR.id: addr = c.exact(16); break;
+      case IPVS_DEST_ATTR.PORT.id: port = c.be16(); break;
+      case IPVS_DEST_ATTR.FWD_METHOD.id: {
+        fwd = c.u32() & IP_VS_CONN_F_FWD_MASK;
+        if (!c.problem && !FWD_BY_VALUE.has(fwd)) c.fail("malformed", `unknown forwarding method ${fwd}`);
+        break;
+      }
+      case IPVS_DEST_ATTR.WEIGHT.id: d.weight = c.u32(); break;
+      case IPVS_DEST_ATTR.U_THRESH.id: d.upperThreshold = c.u32(); break;
+      case IPVS_DEST_ATTR.L_THRESH.id: d.lowerThreshold = c.u32(); break;
+      case IPVS_DEST_ATTR.ACTIVE_CONNS.id: d.activeConns = c.u32(); break;
+      case IPVS_DEST_ATTR.INACT_CONNS.id: d.inactiveConns = c.u32(); break;
+      case IPVS_DEST_ATTR.PERSIST_CONNS.id: d.persistentConns = c.u32(); break;
+      case IPVS_DEST_ATTR.STATS.id: stats32 = decodeStats(c.nested(), 32); break;
+      case IPVS_DEST_ATTR.ADDR_FAMILY.id: af = c.u16(); break;
+      case IPVS_DEST_ATTR.STATS64.id: stats64 = decodeStats(c.nested(), 64); break;
+      case IPVS_DEST_ATTR.TUN_TYPE.id: {
+        tunType = c.u8();
+        if (!c.problem && !TUN_BY_VALUE.has(tunType)) c.fail("malformed", `unknown tunnel type ${tunType}`);
+        break;
+      }
+      case IPVS_DEST_ATTR.TUN_PORT.id: tunPort = c.be16(); break;
+      case IPVS_DEST_ATTR.TUN_FLAGS.id: tunFlags = c.u16(); break;
+      default: unknown.push(c.raw());
+    }
+  }
+  if (c.problem) return { ok: false, problem: c.problem };
+  const family = af === undefined ? serviceFamily : afName(af);
+  if (!family) return missing(c, `unknown destination address family ${af}`);
+  if (!addr || port === undefined || fwd === undefined) return missing(c, "destination lacks its address, port or forwarding method");
+  const value: Destination = {
+    address: formatInetAddr(family, addr),
+    port,
+    family,
+    forward: FWD_BY_VALUE.get(fwd)!,
+    ...d,
+    stats: stats64 ?? stats32,
+    unknown,
+  };
+  if (tunType !== undefined) {
+    value.tunnel = {
+      type: TUN_BY_VALUE.get(tunType)!,
+      port: tunPort,
+      csum: (tunFlags & IP_VS_TUNNEL_ENCAP_FLAG.CSUM) !== 0,
+      remcsum: (tunFlags & IP_VS_TUNNEL_ENCAP_FLAG.REMCSUM) !== 0,
+      rawFlags: tunFlags,
+    };
+  }
+  return { ok: true, value };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Sync daemons, timeouts, info
+
+const STATE_BY_VALUE = new Map<number, SyncDaemon["state"]>([[IP_VS_STATE.master, "master"], [IP_VS_STATE.backup, "backup"]]);
+
+/** Everything a daemon nest can hold. DEL_DAEMON needs only the state. */
+export interface DaemonAttrs {
+  state: SyncDaemon["state"];
+  mcastInterface?: string;
+  syncId?: number;
+  syncMaxLen?: number;
+  mcastGroup?: string;
+  mcastPort?: number;
+  mcastTtl?: number;
+  unknown?: RawAttr[];
+}
+
+export function encodeDaemon(e: AttrEncoder, a: DaemonAttrs): void {
+  e.nested(IPVS_CMD_ATTR.DAEMON.id, (n) => {
+    n.u32(IPVS_DAEMON_ATTR.STATE.id, IP_VS_STATE[a.state]);
+    if (a.mcastInterface !== undefined) n.string(IPVS_DAEMON_ATTR.MCAST_IFN.id, a.mcastInterface);
+    if (a.syncId !== undefined) n.u32(IPVS_DAEMON_ATTR.SYNC_ID.id, u32In("sync id", a.syncId));
+    if (a.syncMaxLen !== undefined) n.u16(IPVS_DAEMON_ATTR.SYNC_MAXLEN.id, u32In("sync maxlen", a.syncMaxLen, 0xffff));
+    if (a.mcastGroup !== undefined) {
+      const v4 = parseIPv4(a.mcastGroup);
+      const v6 = v4 ? undefined : parseIPv6(a.mcastGroup);
+      if (v4) n.bytes(IPVS_DAEMON_ATTR.MCAST_GROUP.id, v4);
+      else if (v6) n.bytes(IPVS_DAEMON_ATTR.MCAST_GROUP6.id, v6);
+      else throw new EncodeError(`multicast group "${a.mcastGroup}" is not an IPv4 or IPv6 address`);
+    }
+    if (a.mcastPort !== undefined) n.u16(IPVS_DAEMON_ATTR.MCAST_PORT.id, u32In("multicast port", a.mcastPort, 0xffff));
+    if (a.mcastTtl !== undefined) n.u8(IPVS_DAEMON_ATTR.MCAST_TTL.id, u32In("multicast TTL", a.mcastTtl, 0xff));
+    for (const u of a.unknown ?? []) n.put(u.type, u.value);
+  });
+}
+
+export function decodeDaemon(c: AttrCursor): Decoded<SyncDaemon> {
+  let state: number | undefined;
+  const v: Omit<SyncDaemon, "state"> = { mcastInterface: "", syncId: 0, unknown: [] };
+  while (c.next()) {
+    c.label(attrName(IPVS_DAEMON_ATTR, "IPVS_DAEMON_ATTR_", c.type));
+    switch (c.type) {
+      case IPVS_DAEMON_ATTR.STATE.id: state = c.u32(); break;
+      case IPVS_DAEMON_ATTR.MCAST_IFN.id: v.mcastInterface = c.string(); break;
+      case IPVS_DAEMON_ATTR.SYNC_ID.id: v.syncId = c.u32(); break;
+      case IPVS_DAEMON_ATTR.SYNC_MAXLEN.id: v.syncMaxLen = c.u16(); break;
+      case IPVS_DAEMON_ATTR.MCAST_GROUP.id: v.mcastGroup = formatIPv4(c.exact(4)); break;
+      case IPVS_DAEMON_ATTR.MCAST_GROUP6.id: v.mcastGroup = formatIPv6(c.exact(16)); break;
+      case IPVS_DAEMON_ATTR.MCAST_PORT.id: v.mcastPort = c.u16(); break;
+      case IPVS_DAEMON_ATTR.MCAST_TTL.id: v.mcastTtl = c.u8(); break;
+      default: v.unknown.push(c.raw());
+    }
+  }
+  if (c.problem) return { ok: false, problem: c.problem };
+  const s = state === undefined ? undefined : STATE_BY_VALUE.get(state);
+  if (!s) return missing(c, state === undefined ? "daemon has no IPVS_DAEMON_ATTR_STATE" : `unknown daemon state ${state}`);
+  return { ok: true, value: { state: s, ...v } };
+}
+
+export function encodeTimeouts(e: AttrEncoder, t: Timeouts): void {
+  if (t.tcp !== undefined) e.u32(IPVS_CMD_ATTR.TIMEOUT_TCP.id, u32In("tcp timeout", t.tcp));
+  if (t.tcpFin !== undefined) e.u32(IPVS_CMD_ATTR.TIMEOUT_TCP_FIN.id, u32In("tcpfin timeout", t.tcpFin));
+  if (t.udp !== undefined) e.u32(IPVS_CMD_ATTR.TIMEOUT_UDP.id, u32In("udp timeout", t.udp));
+}
+
+/** The first-level attributes of a reply: one nest of the wanted type, or the timeouts (GET_CONFIG). */
+export function decodeTimeouts(c: AttrCursor): Decoded<Timeouts> {
+  const t: Timeouts = {};
+  while (c.next()) {
+    c.label(attrName(IPVS_CMD_ATTR, "IPVS_CMD_ATTR_", c.type));
+    if (c.type === IPVS_CMD_ATTR.TIMEOUT_TCP.id) t.tcp = c.u32();
+    else if (c.type === IPVS_CMD_ATTR.TIMEOUT_TCP_FIN.id) t.tcpFin = c.u32();
+    else if (c.type === IPVS_CMD_ATTR.TIMEOUT_UDP.id) t.udp = c.u32();
+  }
+  return done(c, t);
+}
+
+export function encodeInfo(e: AttrEncoder, i: IpvsInfo): void {
+  e.u32(IPVS_INFO_ATTR.VERSION.id, i.versionCode).u32(IPVS_INFO_ATTR.CONN_TAB_SIZE.id, i.connTableSize);
+}
+
+export function decodeInfo(c: AttrCursor): Decoded<IpvsInfo> {
+  let versionCode: number | undefined;
+  let connTableSize: number | undefined;
+  while (c.next()) {
+    c.label(attrName(IPVS_INFO_ATTR, "IPVS_INFO_ATTR_", c.type));
+    if (c.type === IPVS_INFO_ATTR.VERSION.id) versionCode = c.u32();
+    else if (c.type === IPVS_INFO_ATTR.CONN_TAB_SIZE.id) connTableSize = c.u32();
+  }
+  if (c.problem) return { ok: false, problem: c.problem };
+  if (versionCode === undefined || connTableSize === undefined) return missing(c, "GET_INFO reply lacks the version or the table size");
+  const version = `${(versionCode >> 16) & 0xff}.${(versionCode >> 8) & 0xff}.${versionCode & 0xff}`;
+  return { ok: true, value: { versionCode, version, connTableSize } };
+}
+
+/** Finds the one nest of `type` (IPVS_CMD_ATTR_SERVICE/DEST/DAEMON) in a reply and decodes it. */
+export function decodeNest<T>(attrs: Uint8Array, type: number, decode: (c: AttrCursor) => Decoded<T>): Decoded<T> {
+  const top = new AttrCursor(attrs);
+  let result: Decoded<T> | undefined;
+  while (top.next()) {
+    top.label(attrName(IPVS_CMD_ATTR, "IPVS_CMD_ATTR_", top.type));
+    if (top.type === type && !result) result = decode(top.nested());
+  }
+  if (top.problem) return { ok: false, problem: top.problem };
+  return result ?? { ok: false, problem: { kind: "malformed", path: "", offset: 0, message: `reply has no ${attrName(IPVS_CMD_ATTR, "IPVS_CMD_ATTR_", type)}` } };
+}

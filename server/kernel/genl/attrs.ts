@@ -1,0 +1,288 @@
+// Netlink attributes (struct nlattr, include/uapi/linux/netlink.h): a cursor that decodes them with a length
+// check on every step, and an encoder. Pure code over byte arrays: no socket, no `netlink` package, so the
+// IPVS codecs and the unit tests use it directly.
+//
+// One attribute on the wire, followed by padding up to the next multiple of 4:
+//
+//    0        2        4                        nla_len     NLA_ALIGN(nla_len)
+//    +--------+--------+------------------------+-----------+
+//    | nla_len| nla_type| payload (nla_len - 4) | padding   |
+//    +--------+--------+------------------------+-----------+
+//
+// nla_len counts the 4-byte header and the payload, not the padding. The top two bits of nla_type are flags:
+// NLA_F_NESTED (0x8000) and NLA_F_NET_BYTEORDER (0x4000). Integers are in host byte order unless the family
+// says otherwise (IPVS ports and IPv4 masks are big-endian). Following mdlayher/netlink's AttributeDecoder,
+// a decoding problem does not throw: the cursor stops, remembers the first problem (shared with every nested
+// cursor), and the typed getters return a zero value, so a caller decodes a whole object and checks `problem`
+// once at the end.
+
+export const NLA_HDRLEN = 4;
+export const NLA_F_NESTED = 0x8000;
+export const NLA_F_NET_BYTEORDER = 0x4000;
+export const NLA_TYPE_MASK = ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER) & 0xffff;
+
+export const align4 = (n: number): number => (n + 3) & ~3;
+
+/** Netlink integers are in the host's byte order; every platform node runs Linux on here is little-endian,
+ *  but the check keeps a big-endian host honest. */
+export const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Why decoding stopped: `truncated` = the bytes end before a length says they should; `malformed` = a length
+ *  or value that cannot be right whatever follows (nla_len < 4, a u32 attribute of 2 bytes, a bad enum). */
+export interface DecodeProblem {
+  kind: "truncated" | "malformed";
+  /** Where, as a path of attribute names, e.g. "IPVS_CMD_ATTR_SERVICE > IPVS_SVC_ATTR_STATS64 > ...". */
+  path: string;
+  /** Byte offset inside the attribute stream being decoded at that level. */
+  offset: number;
+  message: string;
+}
+
+/** An attribute kept as it came: its type (flags removed) and a view of its payload (no copy). */
+export interface RawAttr {
+  type: number;
+  nested: boolean;
+  value: Uint8Array;
+}
+
+interface SharedState {
+  problem: DecodeProblem | undefined;
+}
+
+/**
+ * Walks one level of attributes. Usage:
+ *
+ *     const c = new AttrCursor(bytes, "IPVS_CMD_ATTR_SERVICE");
+ *     while (c.next()) switch (c.type) { case 1: af = c.u16(); break; default: unknown.push(c.raw()); }
+ *     if (c.problem) ...
+ *
+ * `name` labels the current attribute in problem paths; set it with `c.label(...)` before reading, or let the
+ * numeric type stand.
+ */
+export class AttrCursor {
+  private offset = 0;
+  private start = 0;
+  private len = 0;
+  private currentType = -1;
+  private currentFlags = 0;
+  private currentLabel = "";
+
+  constructor(
+    private readonly buf: Uint8Array,
+    private readonly path = "",
+    private readonly shared: SharedState = { problem: undefined },
+  ) {}
+
+  /** The first problem met by this cursor or any cursor nested under it. */
+  get problem(): DecodeProblem | undefined {
+    return this.shared.problem;
+  }
+
+  /** Advances to the next attribute; false at the end or once any problem was recorded. */
+  next(): boolean {
+    if (this.shared.problem) return false;
+    this.currentType = -1;
+    const remaining = this.buf.length - this.offset;
+    if (remaining === 0) return false;
+    if (remaining < NLA_HDRLEN) {
+      this.fail("truncated", `${remaining} trailing byte(s), less than an attribute header (4)`, this.offset);
+      return false;
+    }
+    const view = new DataView(this.buf.buffer, this.buf.byteOffset + this.offset, NLA_HDRLEN);
+    const nlaLen = view.getUint16(0, HOST_LITTLE_ENDIAN);
+    const rawType = view.getUint16(2, HOST_LITTLE_ENDIAN);
+    if (nlaLen < NLA_HDRLEN) {
+      this.fail("malformed", `nla_len ${nlaLen} is less than the attribute header (4)`, this.offset);
+      return false;
+    }
+    if (nlaLen > remaining) {
+      this.fail("truncated", `nla_len ${nlaLen} runs past the end (${remaining} bytes left)`, this.offset);
+      return false;
+    }
+    this.start = this.offset + NLA_HDRLEN;
+    this.len = nlaLen - NLA_HDRLEN;
+    this.currentType = rawType & NLA_TYPE_MASK;
+    this.currentFlags = rawType & ~NLA_TYPE_MASK;
+    this.currentLabel = String(this.currentType);
+    // The last attribute's padding may be missing from a stream that ends right after it.
+    this.offset = Math.min(this.offset + align4(nlaLen), this.buf.length);
+    return true;
+  }
+
+  get type(): number {
+    return this.currentType;
+  }
+
+  /** Names the current attribute for problem paths (e.g. the kernel's constant name). */
+  label(name: string): this {
+    this.currentLabel = name;
+    return this;
+  }
+
+  /** The current payload as a view into the original bytes (no copy). */
+  bytes(): Uint8Array {
+    return this.buf.subarray(this.start, this.start + this.len);
+  }
+
+  raw(): RawAttr {
+    return { type: this.currentType, nested: (this.currentFlags & NLA_F_NESTED) !== 0, value: this.bytes() };
+  }
+
+  get length(): number {
+    return this.len;
+  }
+
+  u8(): number {
+    return this.fixed(1) ? this.buf[this.start]! : 0;
+  }
+
+  u16(): number {
+    return this.fixed(2) ? this.dv(2).getUint16(0, HOST_LITTLE_ENDIAN) : 0;
+  }
+
+  be16(): number {
+    return this.fixed(2) ? this.dv(2).getUint16(0, false) : 0;
+  }
+
+  u32(): number {
+    return this.fixed(4) ? this.dv(4).getUint32(0, HOST_LITTLE_ENDIAN) : 0;
+  }
+
+  be32(): number {
+    return this.fixed(4) ? this.dv(4).getUint32(0, false) : 0;
+  }
+
+  u64(): bigint {
+    return this.fixed(8) ? this.dv(8).getBigUint64(0, HOST_LITTLE_ENDIAN) : 0n;
+  }
+
+  /** A payload of exactly `n` bytes, as a view. */
+  exact(n: number): Uint8Array {
+    return this.fixed(n) ? this.bytes() : new Uint8Array(n);
+  }
+
+  /** A NUL-terminated string (NLA_NUL_STRING / nla_put_string); a missing NUL is malformed. */
+  string(): string {
+    const b = this.bytes();
+    const nul = b.indexOf(0);
+    if (nul < 0) {
+      this.fail("malformed", `${this.len}-byte string has no terminating NUL`);
+      return "";
+    }
+    return new TextDecoder().decode(b.subarray(0, nul));
+  }
+
+  /** A cursor over the current attribute's payload, sharing this cursor's problem slot. */
+  nested(): AttrCursor {
+    return new AttrCursor(this.bytes(), this.here(), this.shared);
+  }
+
+  /** Records a problem about the current attribute (e.g. a value out of the kernel's range). */
+  fail(kind: DecodeProblem["kind"], message: string, offset = this.start - NLA_HDRLEN): void {
+    if (!this.shared.problem) this.shared.problem = { kind, path: this.here(), offset: Math.max(0, offset), message };
+  }
+
+  private here(): string {
+    const label = this.currentType < 0 ? "" : this.currentLabel;
+    return [this.path, label].filter((s) => s !== "").join(" > ");
+  }
+
+  private fixed(n: number): boolean {
+    if (this.len === n) return true;
+    this.fail(this.len < n ? "truncated" : "malformed", `expected a ${n}-byte payload, got ${this.len}`);
+    return false;
+  }
+
+  private dv(n: number): DataView {
+    return new DataView(this.buf.buffer, this.buf.byteOffset + this.start, n);
+  }
+}
+
+/** Builds an attribute stream. Nested attributes are written without NLA_F_NESTED, as ipvsadm (libnl) does;
+ *  the kernel's IPVS parser (nla_parse_nested_deprecated) accepts both. */
+export class AttrEncoder {
+  private chunks: Uint8Array[] = [];
+  private size = 0;
+
+  u8(type: number, v: number): this {
+    return this.put(type, Uint8Array.of(v & 0xff));
+  }
+
+  u16(type: number, v: number): this {
+    return this.num(type, 2, (d) => d.setUint16(0, v, HOST_LITTLE_ENDIAN));
+  }
+
+  be16(type: number, v: number): this {
+    return this.num(type, 2, (d) => d.setUint16(0, v, false));
+  }
+
+  u32(type: number, v: number): this {
+    return this.num(type, 4, (d) => d.setUint32(0, v >>> 0, HOST_LITTLE_ENDIAN));
+  }
+
+  be32(type: number, v: number): this {
+    return this.num(type, 4, (d) => d.setUint32(0, v >>> 0, false));
+  }
+
+  u64(type: number, v: bigint): this {
+    return this.num(type, 8, (d) => d.setBigUint64(0, BigInt.asUintN(64, v), HOST_LITTLE_ENDIAN));
+  }
+
+  /** A NUL-terminated string, like the kernel's nla_put_string. */
+  string(type: number, s: string): this {
+    const text = new TextEncoder().encode(s);
+    const b = new Uint8Array(text.length + 1);
+    b.set(text);
+    return this.put(type, b);
+  }
+
+  bytes(type: number, b: Uint8Array): this {
+    return this.put(type, b);
+  }
+
+  nested(type: number, fill: (e: AttrEncoder) => void): this {
+    const inner = new AttrEncoder();
+    fill(inner);
+    return this.put(type, inner.finish());
+  }
+
+  /** Writes an attribute of any type with the given payload (also used to re-emit kept unknown ones). */
+  put(type: number, payload: Uint8Array): this {
+    const nlaLen = NLA_HDRLEN + payload.length;
+    if (nlaLen > 0xffff) throw new RangeError(`attribute ${type} is too long for nla_len (${nlaLen} bytes)`);
+    const b = new Uint8Array(align4(nlaLen));
+    const d = new DataView(b.buffer);
+    d.setUint16(0, nlaLen, HOST_LITTLE_ENDIAN);
+    d.setUint16(2, type, HOST_LITTLE_ENDIAN);
+    b.set(payload, NLA_HDRLEN);
+    this.chunks.push(b);
+    this.size += b.length;
+    return this;
+  }
+
+  finish(): Uint8Array {
+    const out = new Uint8Array(this.size);
+    let at = 0;
+    for (const c of this.chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  }
+
+  private num(type: number, n: number, write: (d: DataView) => void): this {
+    const b = new Uint8Array(n);
+    write(new DataView(b.buffer));
+    return this.put(type, b);
+  }
+}
+
+export function toHex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString("hex");
+}
+
+export function fromHex(s: string): Uint8Array {
+  const clean = s.replace(/\s+/g, "");
+  if (!/^([0-9a-fA-F]{2})*$/.test(clean)) throw new Error(`not a hex string: ${clean.slice(0, 32)}...`);
+  return new Uint8Array(Buffer.from(clean, "hex"));
+}
