@@ -52,6 +52,7 @@ if [ -e /sys/class/net/eth0 ]; then
   . /io/net.env 2>/dev/null && [ -n "$GUEST_ADDR" ] && ip addr add "$GUEST_ADDR" dev eth0
 fi
 ip link set lo up
+hostname lvs-lab
 
 echo "lab-init: ready ($KVER), running the job" > /dev/console
 chroot /newroot /bin/sh -c '. /lab-io/job.sh' > /io/output.log 2>&1

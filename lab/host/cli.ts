@@ -5,7 +5,8 @@
 //   tsx lab/host/cli.ts test [VITEST ARGS...]        the real-kernel suite (test/kernel) in the guest
 //   tsx lab/host/cli.ts demo                         npm run lab: a DR site + the dashboard on 127.0.0.1:3000
 //   tsx lab/host/cli.ts record                       replay every mode x fault into test/fixtures/
-import { cpSync, existsSync, readdirSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GuestError, runInGuest, type GuestRunOptions } from "./guest";
 import { prepareLab, projectRoot } from "./prepare";
@@ -57,6 +58,27 @@ function quote(args: string[]): string {
   return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(" ");
 }
 
+/**
+ * Copies each completed recording (the recorder writes note.md last) into test/fixtures/lab/, even when a
+ * later case failed, and adds tshark's expert info: the oracle the diagnostics are compared with (run here:
+ * tshark starts slowly under emulation, and its output depends only on the file).
+ */
+function keepRecordings(recorded: string): void {
+  if (!existsSync(recorded)) return;
+  for (const name of readdirSync(recorded)) {
+    if (!existsSync(join(recorded, name, "note.md"))) {
+      log(`not kept: ${name} (incomplete)`);
+      continue;
+    }
+    const dest = join(projectRoot, "test", "fixtures", "lab", name);
+    rmSync(dest, { recursive: true, force: true });
+    cpSync(join(recorded, name), dest, { recursive: true });
+    const expert = spawnSync("tshark", ["-r", join(dest, "lan.pcap"), "-q", "-z", "expert"], { encoding: "utf8" });
+    writeFileSync(join(dest, "tshark-expert.txt"), expert.stdout);
+    log(`recorded test/fixtures/lab/${name}`);
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
@@ -77,25 +99,19 @@ async function main(argv: string[]): Promise<number> {
       return (await guest({ command, timeoutMs: 35 * 60_000, env: { CI: "1" } })).exitCode;
     }
     case "demo": {
-      log("starting the demo site; the dashboard will be on http://127.0.0.1:3000 (Ctrl-C stops everything)");
+      const hostPort = Number(process.env.LVSDASH_LAB_PORT ?? 3000);
+      log(`starting the demo site; the dashboard will be on http://127.0.0.1:${hostPort} (Ctrl-C stops everything)`);
       const r = await guest({
         command: "node node_modules/tsx/dist/cli.mjs lab/demo.ts",
         timeoutMs: 24 * 3600_000,
-        forwards: [{ hostPort: Number(process.env.LVSDASH_LAB_PORT ?? 3000), guestPort: 3000 }],
+        forwards: [{ hostPort, guestPort: 3000 }],
+        env: { LVSDASH_LAB_PORT: String(hostPort) },
       });
       return r.exitCode;
     }
     case "record": {
       const r = await guest({ command: `node node_modules/tsx/dist/cli.mjs lab/recorder/record.ts ${quote(rest)}`, timeoutMs: 40 * 60_000 });
-      const recorded = join(r.artifactsDir, "fixtures");
-      if (r.exitCode === 0 && existsSync(recorded)) {
-        for (const name of readdirSync(recorded)) {
-          const dest = join(projectRoot, "test", "fixtures", "lab", name);
-          rmSync(dest, { recursive: true, force: true });
-          cpSync(join(recorded, name), dest, { recursive: true });
-          log(`recorded test/fixtures/lab/${name}`);
-        }
-      }
+      keepRecordings(join(r.artifactsDir, "fixtures"));
       return r.exitCode;
     }
     default:
