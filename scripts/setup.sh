@@ -38,13 +38,17 @@ setup_web_user() {
   fi
 }
 
-# setup_node_modules: npm ci when node_modules is missing or older than package-lock.json. npm ci writes
-# node_modules/.package-lock.json last: it stamps a complete install. The native addons (pcap, netlink,
-# better-sqlite3) build from source; package.json's allowScripts lets their install scripts run.
+# setup_node_modules: install the locked dependencies when node_modules is missing or older than
+# package-lock.json (npm writes node_modules/.package-lock.json last: it stamps a complete install). The
+# native addons (pcap, netlink, better-sqlite3) build from source; package.json's allowScripts lets their
+# install scripts run. `npm install`, not `npm ci`: the registry reachable here has no darwin/win32 builds of
+# Next's optional @next/swc-* packages, so npm leaves them out of the lock and `npm ci` then refuses it
+# ("Missing: @next/swc-darwin-arm64@ from lock file"); `npm install` installs the locked versions and skips
+# optional packages it cannot have.
 setup_node_modules() {
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    say "installing dependencies (npm ci)"
-    npm ci --no-audit --no-fund --loglevel=error
+    say "installing dependencies (npm install, from package-lock.json)"
+    npm install --no-audit --no-fund --loglevel=error
   else
     say "dependencies up to date"
   fi
