@@ -41,6 +41,7 @@ import {
   type ServiceExtended,
   type ServiceWithDestinations,
   type SyncDaemon,
+  type SyncDaemonConfig,
   type SyncState,
   type Timeouts,
 } from "./types";
@@ -185,8 +186,27 @@ export class IpvsClient {
    *  service deleted between the two dumps shows with no destinations. */
   async snapshot(): Promise<ServiceWithDestinations[]> {
     const services = await this.listServices();
-    const out: ServiceWithDestinations[] = [];
-    for (const s of services) out.push({ ...s, destinations: await this.listDestinations(s.service) });
+    const out: ServiceWithDestinations[] = new Array(services.length);
+    // Two destination dumps per socket are handed to the transport at once: one socket still runs them one
+    // after the other, a pool of sockets (openIpvsClient({ sockets: 16 })) overlaps them, and its replies are
+    // read in the same turns of the event loop. Results keep the services' order; the first failure stops
+    // the rest.
+    const window = 2 * Math.max(1, this.transport.parallelism ?? 1);
+    let next = 0;
+    let failed = false;
+    const worker = async () => {
+      while (!failed && next < services.length) {
+        const i = next++;
+        const s = services[i]!;
+        try {
+          out[i] = { ...s, destinations: await this.listDestinations(s.service) };
+        } catch (e) {
+          failed = true;
+          throw e;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(window, services.length) }, worker));
     return out;
   }
 
@@ -209,7 +229,7 @@ export class IpvsClient {
   }
 
   /** Starts a master or backup sync daemon (ipvsadm --start-daemon). */
-  async newDaemon(d: Omit<SyncDaemon, "unknown">): Promise<void> {
+  async newDaemon(d: SyncDaemonConfig): Promise<void> {
     const attrs = this.encode("NEW_DAEMON", (e) => encodeDaemon(e, d));
     await this.call("NEW_DAEMON", attrs, { daemon: d.state, mcastInterface: d.mcastInterface });
   }

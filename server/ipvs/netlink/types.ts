@@ -131,7 +131,8 @@ export interface Destination {
 
 export type SyncState = "master" | "backup";
 
-export interface SyncDaemon {
+/** What NEW_DAEMON sends (and what a rules file's --start-daemon says). */
+export interface SyncDaemonConfig {
   state: SyncState;
   mcastInterface: string;
   syncId: number;
@@ -141,6 +142,9 @@ export interface SyncDaemon {
   mcastGroup?: string;
   mcastPort?: number;
   mcastTtl?: number;
+}
+
+export interface SyncDaemon extends SyncDaemonConfig {
   unknown: RawAttr[];
 }
 

@@ -4,8 +4,12 @@
 //
 // Constants say where they come from: ipvsadm 1.31 (ipvsadm.c, libipvs) and include/uapi/linux/ip_vs.h.
 
-/** The schedulers Linux 6.1 ships (net/netfilter/ipvs/ip_vs_<name>.c). */
-export const SCHEDULERS = ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"] as const;
+import type { SyncDaemonConfig } from "../netlink/types";
+import { SCHEDULERS, type TunnelType } from "../netlink/constants";
+
+/** The scheduler names mainline Linux knows (one list for the project, in netlink/constants.ts). Whether this
+ *  kernel has a scheduler's module is the kernel's question: server/ipvs/apply asks it before applying. */
+export { SCHEDULERS };
 export type Scheduler = (typeof SCHEDULERS)[number];
 /** DEF_SCHED in ipvsadm.c: what -A and -E use without -s. */
 export const DEFAULT_SCHEDULER: Scheduler = "wlc";
@@ -26,7 +30,8 @@ export const GENERIC_SCHED_FLAG_NAMES = ["flag-1", "flag-2", "flag-3"] as const;
 export type ServiceProtocol = "TCP" | "UDP" | "SCTP";
 /** ipvsadm's -g / -m / -i (IP_VS_CONN_F_DROUTE, _MASQ, _TUNNEL). */
 export type ForwardOption = "gatewaying" | "masquerading" | "ipip";
-export type TunnelType = "ipip" | "gue" | "gre"; // IP_VS_CONN_F_TUNNEL_TYPE_*
+/** IP_VS_CONN_F_TUNNEL_TYPE_*: one definition, in netlink/constants.ts. */
+export type { TunnelType };
 export type TunnelChecksum = "nocsum" | "csum" | "remcsum"; // IP_VS_TUNNEL_ENCAP_FLAG_*
 
 export type ServiceKey =
@@ -62,15 +67,8 @@ export interface VirtualService {
   realServers: RealServer[];
 }
 
-export interface SyncDaemon {
-  state: "master" | "backup";
-  mcastInterface: string;
-  syncId: number;
-  syncMaxLen?: number;
-  mcastGroup?: string;
-  mcastPort?: number;
-  mcastTtl?: number;
-}
+/** --start-daemon and its options: the netlink model's daemon settings (one type for both). */
+export type SyncDaemon = SyncDaemonConfig;
 
 export interface RuleTable {
   services: VirtualService[];

@@ -66,12 +66,19 @@ export class AttrCursor {
   private currentType = -1;
   private currentFlags = 0;
   private currentLabel = "";
+  /** One view over the whole stream for every header and integer read (not one per read: a snapshot of
+   *  10,000 services reads over a million attributes). */
+  private readonly view: DataView;
 
   constructor(
     private readonly buf: Uint8Array,
-    private readonly path = "",
+    /** The enclosing attributes' names, or a function that makes them: a nested cursor gets the function, so
+     *  the path is only spelled out when a problem is recorded. */
+    private readonly path: string | (() => string) = "",
     private readonly shared: SharedState = { problem: undefined },
-  ) {}
+  ) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
 
   /** The first problem met by this cursor or any cursor nested under it. */
   get problem(): DecodeProblem | undefined {
@@ -88,9 +95,8 @@ export class AttrCursor {
       this.fail("truncated", `${remaining} trailing byte(s), less than an attribute header (4)`, this.offset);
       return false;
     }
-    const view = new DataView(this.buf.buffer, this.buf.byteOffset + this.offset, NLA_HDRLEN);
-    const nlaLen = view.getUint16(0, HOST_LITTLE_ENDIAN);
-    const rawType = view.getUint16(2, HOST_LITTLE_ENDIAN);
+    const nlaLen = this.view.getUint16(this.offset, HOST_LITTLE_ENDIAN);
+    const rawType = this.view.getUint16(this.offset + 2, HOST_LITTLE_ENDIAN);
     if (nlaLen < NLA_HDRLEN) {
       this.fail("malformed", `nla_len ${nlaLen} is less than the attribute header (4)`, this.offset);
       return false;
@@ -137,23 +143,23 @@ export class AttrCursor {
   }
 
   u16(): number {
-    return this.fixed(2) ? this.dv(2).getUint16(0, HOST_LITTLE_ENDIAN) : 0;
+    return this.fixed(2) ? this.view.getUint16(this.start, HOST_LITTLE_ENDIAN) : 0;
   }
 
   be16(): number {
-    return this.fixed(2) ? this.dv(2).getUint16(0, false) : 0;
+    return this.fixed(2) ? this.view.getUint16(this.start, false) : 0;
   }
 
   u32(): number {
-    return this.fixed(4) ? this.dv(4).getUint32(0, HOST_LITTLE_ENDIAN) : 0;
+    return this.fixed(4) ? this.view.getUint32(this.start, HOST_LITTLE_ENDIAN) : 0;
   }
 
   be32(): number {
-    return this.fixed(4) ? this.dv(4).getUint32(0, false) : 0;
+    return this.fixed(4) ? this.view.getUint32(this.start, false) : 0;
   }
 
   u64(): bigint {
-    return this.fixed(8) ? this.dv(8).getBigUint64(0, HOST_LITTLE_ENDIAN) : 0n;
+    return this.fixed(8) ? this.view.getBigUint64(this.start, HOST_LITTLE_ENDIAN) : 0n;
   }
 
   /** A payload of exactly `n` bytes, as a view. */
@@ -174,7 +180,9 @@ export class AttrCursor {
 
   /** A cursor over the current attribute's payload, sharing this cursor's problem slot. */
   nested(): AttrCursor {
-    return new AttrCursor(this.bytes(), this.here(), this.shared);
+    const parent = this.path;
+    const label = this.currentType < 0 ? "" : this.currentLabel;
+    return new AttrCursor(this.bytes(), () => joinPath(parent, label), this.shared);
   }
 
   /** Records a problem about the current attribute (e.g. a value out of the kernel's range). */
@@ -183,8 +191,7 @@ export class AttrCursor {
   }
 
   private here(): string {
-    const label = this.currentType < 0 ? "" : this.currentLabel;
-    return [this.path, label].filter((s) => s !== "").join(" > ");
+    return joinPath(this.path, this.currentType < 0 ? "" : this.currentLabel);
   }
 
   private fixed(n: number): boolean {
@@ -193,47 +200,57 @@ export class AttrCursor {
     return false;
   }
 
-  private dv(n: number): DataView {
-    return new DataView(this.buf.buffer, this.buf.byteOffset + this.start, n);
-  }
+}
+
+function joinPath(parent: string | (() => string), label: string): string {
+  return [typeof parent === "string" ? parent : parent(), label].filter((s) => s !== "").join(" > ");
 }
 
 /** Builds an attribute stream. Nested attributes are written without NLA_F_NESTED, as ipvsadm (libnl) does;
- *  the kernel's IPVS parser (nla_parse_nested_deprecated) accepts both. */
+ *  the kernel's IPVS parser (nla_parse_nested_deprecated) accepts both. Everything is written in place into one
+ *  growing buffer (a nest's length is patched in when its fill returns): a request costs one allocation and
+ *  one copy however many attributes it has. */
 export class AttrEncoder {
-  private chunks: Uint8Array[] = [];
+  private buf = new Uint8Array(128);
+  private view = new DataView(this.buf.buffer);
   private size = 0;
 
   u8(type: number, v: number): this {
-    return this.put(type, Uint8Array.of(v & 0xff));
+    this.header(type, 1).buf[this.size] = v & 0xff;
+    return this.pad(1);
   }
 
   u16(type: number, v: number): this {
-    return this.num(type, 2, (d) => d.setUint16(0, v, HOST_LITTLE_ENDIAN));
+    this.header(type, 2).view.setUint16(this.size, v, HOST_LITTLE_ENDIAN);
+    return this.pad(2);
   }
 
   be16(type: number, v: number): this {
-    return this.num(type, 2, (d) => d.setUint16(0, v, false));
+    this.header(type, 2).view.setUint16(this.size, v, false);
+    return this.pad(2);
   }
 
   u32(type: number, v: number): this {
-    return this.num(type, 4, (d) => d.setUint32(0, v >>> 0, HOST_LITTLE_ENDIAN));
+    this.header(type, 4).view.setUint32(this.size, v >>> 0, HOST_LITTLE_ENDIAN);
+    return this.pad(4);
   }
 
   be32(type: number, v: number): this {
-    return this.num(type, 4, (d) => d.setUint32(0, v >>> 0, false));
+    this.header(type, 4).view.setUint32(this.size, v >>> 0, false);
+    return this.pad(4);
   }
 
   u64(type: number, v: bigint): this {
-    return this.num(type, 8, (d) => d.setBigUint64(0, BigInt.asUintN(64, v), HOST_LITTLE_ENDIAN));
+    this.header(type, 8).view.setBigUint64(this.size, BigInt.asUintN(64, v), HOST_LITTLE_ENDIAN);
+    return this.pad(8);
   }
 
   /** A NUL-terminated string, like the kernel's nla_put_string. */
   string(type: number, s: string): this {
     const text = new TextEncoder().encode(s);
-    const b = new Uint8Array(text.length + 1);
-    b.set(text);
-    return this.put(type, b);
+    this.header(type, text.length + 1).buf.set(text, this.size);
+    this.buf[this.size + text.length] = 0;
+    return this.pad(text.length + 1);
   }
 
   bytes(type: number, b: Uint8Array): this {
@@ -241,39 +258,48 @@ export class AttrEncoder {
   }
 
   nested(type: number, fill: (e: AttrEncoder) => void): this {
-    const inner = new AttrEncoder();
-    fill(inner);
-    return this.put(type, inner.finish());
+    const at = this.size;
+    this.header(type, 0);
+    fill(this);
+    const nlaLen = this.size - at;
+    if (nlaLen > 0xffff) throw new RangeError(`attribute ${type} is too long for nla_len (${nlaLen} bytes)`);
+    this.view.setUint16(at, nlaLen, HOST_LITTLE_ENDIAN);
+    return this;
   }
 
   /** Writes an attribute of any type with the given payload (also used to re-emit kept unknown ones). */
   put(type: number, payload: Uint8Array): this {
-    const nlaLen = NLA_HDRLEN + payload.length;
-    if (nlaLen > 0xffff) throw new RangeError(`attribute ${type} is too long for nla_len (${nlaLen} bytes)`);
-    const b = new Uint8Array(align4(nlaLen));
-    const d = new DataView(b.buffer);
-    d.setUint16(0, nlaLen, HOST_LITTLE_ENDIAN);
-    d.setUint16(2, type, HOST_LITTLE_ENDIAN);
-    b.set(payload, NLA_HDRLEN);
-    this.chunks.push(b);
-    this.size += b.length;
-    return this;
+    this.header(type, payload.length).buf.set(payload, this.size);
+    return this.pad(payload.length);
   }
 
   finish(): Uint8Array {
-    const out = new Uint8Array(this.size);
-    let at = 0;
-    for (const c of this.chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+    return this.buf.slice(0, this.size);
   }
 
-  private num(type: number, n: number, write: (d: DataView) => void): this {
-    const b = new Uint8Array(n);
-    write(new DataView(b.buffer));
-    return this.put(type, b);
+  /** Writes the 4-byte header of an attribute with an n-byte payload (room for it and its padding made). */
+  private header(type: number, n: number): this {
+    const nlaLen = NLA_HDRLEN + n;
+    if (nlaLen > 0xffff) throw new RangeError(`attribute ${type} is too long for nla_len (${nlaLen} bytes)`);
+    const need = this.size + align4(nlaLen);
+    if (need > this.buf.length) {
+      const grown = new Uint8Array(Math.max(need, this.buf.length * 2));
+      grown.set(this.buf.subarray(0, this.size));
+      this.buf = grown;
+      this.view = new DataView(grown.buffer);
+    }
+    this.view.setUint16(this.size, nlaLen, HOST_LITTLE_ENDIAN);
+    this.view.setUint16(this.size + 2, type, HOST_LITTLE_ENDIAN);
+    this.size += NLA_HDRLEN;
+    return this;
+  }
+
+  /** Moves past an n-byte payload and zeroes its padding. */
+  private pad(n: number): this {
+    const end = this.size + align4(n);
+    this.buf.fill(0, this.size + n, end);
+    this.size = end;
+    return this;
   }
 }
 

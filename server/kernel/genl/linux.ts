@@ -30,23 +30,34 @@ export function openGenericNetlinkConn(): NetlinkConn {
     sock.unref();
     fn(w);
   };
-  sock.on("message", (msg) => {
-    // Copy: the views handed out later must not alias a buffer the binding might reuse.
-    const b = new Uint8Array(msg);
-    // Hand the datagram over outside the binding's callback: node drains the microtask queue before a native
-    // callback returns, so a waiter resolved here would run the next request (a native send) re-entrantly,
-    // which the binding does not survive (it aborts the process with an uncaught Napi::Error).
-    setImmediate(() => {
-      if (waiter) settle((w) => w.resolve(b));
-      else queued.push(b);
-    });
-  });
-  // Failures take the same deferred path, so they stay in order with the datagrams before them.
-  const fail = (e: unknown) =>
-    setImmediate(() => {
-      if (waiter) settle((w) => w.reject(e));
-      else failure ??= e;
-    });
+  // Datagrams and failures in arrival order, handed over outside the binding's callback: node drains the
+  // microtask queue before a native callback returns, so a waiter resolved in the callback would run the next
+  // request (a native send) re-entrantly, which the binding does not survive (it aborts the process with an
+  // uncaught Napi::Error). One setImmediate carries everything that arrived in the same turn of the loop (the
+  // binding reads up to 32 datagrams per poll event), not one per datagram.
+  const arrived: ({ datagram: Uint8Array } | { error: unknown })[] = [];
+  let handOverScheduled = false;
+  const handOver = () => {
+    handOverScheduled = false;
+    for (const item of arrived.splice(0)) {
+      if ("datagram" in item) {
+        if (waiter) settle((w) => w.resolve(item.datagram));
+        else queued.push(item.datagram);
+      } else if (waiter) settle((w) => w.reject(item.error));
+      else failure ??= item.error;
+    }
+  };
+  const arrive = (item: (typeof arrived)[number]) => {
+    arrived.push(item);
+    if (!handOverScheduled) {
+      handOverScheduled = true;
+      setImmediate(handOver);
+    }
+  };
+  // No copy: the binding allocates a fresh buffer for every datagram and hands its ownership over
+  // (binding.cc Recvmsg: make_unique + Napi::Buffer::New with a finalizer), so nothing else writes to it.
+  sock.on("message", (msg) => arrive({ datagram: new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength) }));
+  const fail = (e: unknown) => arrive({ error: e });
   sock.on("truncatedMessage", (_msg, rinfo) => fail(new GenlError("protocol", `a reply datagram was truncated (${rinfo.truncated ?? "?"} bytes)`)));
   sock.on("error", fail);
 
@@ -54,7 +65,13 @@ export function openGenericNetlinkConn(): NetlinkConn {
     portId: sock.address().port,
     send(datagram) {
       if (closed) return Promise.reject(new GenlError("closed", "netlink socket is closed"));
-      return new Promise((resolve, reject) => sock.send(datagram, { port: 0 }, (e) => (e ? reject(e) : resolve())));
+      // The binding calls sendmsg() at once and reports completion on a later turn of the loop (a timer).
+      // Waiting for that turn would cost every request one more; a failed send instead reaches the receive
+      // that follows it, in order, like any other socket failure.
+      sock.send(datagram, { port: 0 }, (e) => {
+        if (e) fail(e);
+      });
+      return Promise.resolve();
     },
     receive(timeoutMs) {
       if (closed) return Promise.reject(new GenlError("closed", "netlink socket is closed"));

@@ -26,8 +26,7 @@ import {
   NLM_F_DUMP,
   NLM_F_DUMP_INTR,
   NLM_F_REQUEST,
-  encodeGenlPayload,
-  encodeNlMsg,
+  encodeGenlMsg,
   parseDone,
   parseNlError,
   splitDatagram,
@@ -52,6 +51,8 @@ export interface GenlTransport {
    *  Rejects with GenlError. */
   request(cmd: number, attrs: Uint8Array, flags?: GenlRequestFlags): Promise<GenlReply[]>;
   close(): void;
+  /** How many requests it can have on the wire at once (a pool's size); 1 when absent. */
+  readonly parallelism?: number;
 }
 
 export type GenlErrorKind =
@@ -173,7 +174,7 @@ export class GenlSocketTransport implements GenlTransport {
 
   private async requestNow(cmd: number, attrs: Uint8Array, dump: boolean): Promise<GenlReply[]> {
     if (this.closed) throw new GenlError("closed", "generic netlink transport is closed", cmd);
-    const family = await this.resolveFamily();
+    const family = this.familyId ?? (await this.resolveFamily());
     try {
       return await this.requestFamily(family, cmd, attrs, dump);
     } catch (e) {
@@ -207,7 +208,7 @@ export class GenlSocketTransport implements GenlTransport {
   private async exchange(type: number, cmd: number, version: number, attrs: Uint8Array, dump: boolean): Promise<{ replies: GenlReply[]; interrupted: boolean }> {
     const seq = this.nextSeq();
     const flags = NLM_F_REQUEST | (dump ? NLM_F_DUMP : NLM_F_ACK);
-    const msg = encodeNlMsg({ type, flags, seq, pid: this.conn.portId }, encodeGenlPayload(cmd, version, attrs));
+    const msg = encodeGenlMsg({ type, flags, seq, pid: this.conn.portId }, cmd, version, attrs);
     const deadline = Date.now() + this.timeoutMs;
     const errCmd = type === GENL_ID_CTRL ? undefined : cmd;
     try {
@@ -277,6 +278,38 @@ function asSocketError(e: unknown, cmd: number | undefined): GenlError {
   if (errno === 1 || errno === 13) return errnoError(errno, cmd);
   const text = e instanceof Error ? e.message : String(e);
   return new GenlError("socket", `netlink socket failed: ${text}`, cmd, errno, undefined, { cause: e });
+}
+
+/**
+ * Spreads requests over several transports (one socket each). A netlink socket runs one dump at a time, so a
+ * caller that overlaps many small dumps (IpvsClient.snapshot: one GET_DEST dump per service) needs a socket
+ * per dump in flight; with two, both sockets' replies are read in the same turn of the event loop. Each
+ * request goes to the member with the fewest requests in flight.
+ */
+export class GenlTransportPool implements GenlTransport {
+  private readonly inFlight: number[];
+  readonly parallelism: number;
+
+  constructor(private readonly members: GenlTransport[]) {
+    if (members.length === 0) throw new RangeError("a transport pool needs at least one member");
+    this.inFlight = members.map(() => 0);
+    this.parallelism = members.length;
+  }
+
+  async request(cmd: number, attrs: Uint8Array, flags?: GenlRequestFlags): Promise<GenlReply[]> {
+    let pick = 0;
+    for (let i = 1; i < this.members.length; i++) if (this.inFlight[i]! < this.inFlight[pick]!) pick = i;
+    this.inFlight[pick]!++;
+    try {
+      return await this.members[pick]!.request(cmd, attrs, flags);
+    } finally {
+      this.inFlight[pick]!--;
+    }
+  }
+
+  close(): void {
+    for (const m of this.members) m.close();
+  }
 }
 
 /** A request as a fake transport sees it. */

@@ -54,14 +54,7 @@ export interface NlMsg {
 }
 
 export function encodeNlMsg(m: Omit<NlMsg, "payload">, payload: Uint8Array): Uint8Array {
-  const len = NLMSG_HDRLEN + payload.length;
-  const out = new Uint8Array(align4(len));
-  const d = new DataView(out.buffer);
-  d.setUint32(0, len, HOST_LITTLE_ENDIAN);
-  d.setUint16(4, m.type, HOST_LITTLE_ENDIAN);
-  d.setUint16(6, m.flags, HOST_LITTLE_ENDIAN);
-  d.setUint32(8, m.seq >>> 0, HOST_LITTLE_ENDIAN);
-  d.setUint32(12, m.pid >>> 0, HOST_LITTLE_ENDIAN);
+  const out = nlMsgWithRoom(m, payload.length);
   out.set(payload, NLMSG_HDRLEN);
   return out;
 }
@@ -74,22 +67,44 @@ export function encodeGenlPayload(cmd: number, version: number, attrs: Uint8Arra
   return out;
 }
 
+/** encodeNlMsg(m, encodeGenlPayload(cmd, version, attrs)) in one allocation: every request goes through it. */
+export function encodeGenlMsg(m: Omit<NlMsg, "payload">, cmd: number, version: number, attrs: Uint8Array): Uint8Array {
+  const out = nlMsgWithRoom(m, GENL_HDRLEN + attrs.length);
+  out[NLMSG_HDRLEN] = cmd;
+  out[NLMSG_HDRLEN + 1] = version;
+  out.set(attrs, NLMSG_HDRLEN + GENL_HDRLEN);
+  return out;
+}
+
+/** A zeroed message of a `payloadLength`-byte payload (padded to 4) with its header written. */
+function nlMsgWithRoom(m: Omit<NlMsg, "payload">, payloadLength: number): Uint8Array {
+  const len = NLMSG_HDRLEN + payloadLength;
+  const out = new Uint8Array(align4(len));
+  const d = new DataView(out.buffer);
+  d.setUint32(0, len, HOST_LITTLE_ENDIAN);
+  d.setUint16(4, m.type, HOST_LITTLE_ENDIAN);
+  d.setUint16(6, m.flags, HOST_LITTLE_ENDIAN);
+  d.setUint32(8, m.seq >>> 0, HOST_LITTLE_ENDIAN);
+  d.setUint32(12, m.pid >>> 0, HOST_LITTLE_ENDIAN);
+  return out;
+}
+
 /** Splits a datagram into messages; `problem` says why it stopped early (the messages before it are kept). */
 export function splitDatagram(buf: Uint8Array): { messages: NlMsg[]; problem?: string } {
   const messages: NlMsg[] = [];
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let at = 0;
   while (at < buf.length) {
     const left = buf.length - at;
     if (left < NLMSG_HDRLEN) return { messages, problem: `${left} trailing byte(s), less than a netlink header` };
-    const d = new DataView(buf.buffer, buf.byteOffset + at, NLMSG_HDRLEN);
-    const len = d.getUint32(0, HOST_LITTLE_ENDIAN);
+    const len = view.getUint32(at, HOST_LITTLE_ENDIAN);
     if (len < NLMSG_HDRLEN) return { messages, problem: `nlmsg_len ${len} is less than the header (16)` };
     if (len > left) return { messages, problem: `nlmsg_len ${len} runs past the datagram (${left} bytes left)` };
     messages.push({
-      type: d.getUint16(4, HOST_LITTLE_ENDIAN),
-      flags: d.getUint16(6, HOST_LITTLE_ENDIAN),
-      seq: d.getUint32(8, HOST_LITTLE_ENDIAN),
-      pid: d.getUint32(12, HOST_LITTLE_ENDIAN),
+      type: view.getUint16(at + 4, HOST_LITTLE_ENDIAN),
+      flags: view.getUint16(at + 6, HOST_LITTLE_ENDIAN),
+      seq: view.getUint32(at + 8, HOST_LITTLE_ENDIAN),
+      pid: view.getUint32(at + 12, HOST_LITTLE_ENDIAN),
       payload: buf.subarray(at + NLMSG_HDRLEN, at + len),
     });
     at += Math.min(align4(len), left);

@@ -44,7 +44,8 @@ describe.runIf(process.platform === "linux")("native generic netlink transport (
     expect(r.stderr).not.toMatch(/terminate called|Napi::Error/);
     expect(r.status).toBe(0);
     expect(r.stdout).toBe("reply 0: 1\nreply 1: 1\nreply 2: 1\nreply 3: 1\nreply 4: 1\ndump: several\ndone\n");
-  });
+    // A child node with tsx takes seconds to start on a loaded 2-core machine: more than vitest's default 5 s.
+  }, 90_000);
 
   it("reports a family the kernel does not have", async () => {
     const t = openGenlTransport({ family: "no-such-family", version: 1, timeoutMs: 5000 });

@@ -140,7 +140,7 @@ describe("ipvsadm rules: ordering as ipvsadm-save sorts", () => {
 describe("ipvsadm rules: errors in the admin's words, with line and column", () => {
   const base = "-A -t 192.0.2.1:80 -s rr\n";
   it.each([
-    ["-A -t 192.0.2.2:80 -s foo", 'line 1, column 23 (-s): unknown scheduler "foo" (known: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh)'],
+    ["-A -t 192.0.2.2:80 -s foo", 'line 1, column 23 (-s): unknown scheduler "foo" (known: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos)'],
     ["-A -t 192.0.2.2:65536", 'line 1, column 7 (-t): virtual service "192.0.2.2:65536": port 65536 is out of range (0..65535)'],
     ["-A -t 192.0.2.2", "line 1, column 7 (-t): port 0 (any port) is only allowed for a persistent service (-p)"],
     ["-A -t 192.0.2.2:0", "line 1, column 7 (-t): port 0 (any port) is only allowed for a persistent service (-p)"],
