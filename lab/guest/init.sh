@@ -33,7 +33,8 @@ mount -t overlay overlay -o lowerdir=/host,upperdir=/upper/up,workdir=/upper/wor
 
 for d in proc sys dev; do mount --bind "/$d" "/newroot/$d"; done
 mount -t devpts devpts /newroot/dev/pts 2>/dev/null
-mount -t tmpfs tmpfs /newroot/tmp
+# /tmp stays the overlay's: a checkout may live there (CI clones anywhere), and writes land in the tmpfs upper
+# layer anyway. /run gets its own tmpfs: `ip netns` mounts namespaces under /run/netns.
 mount -t tmpfs tmpfs /newroot/run
 mkdir -p /newroot/run/netns /newroot/lab-io "/newroot/lib/modules/$KVER"
 mount --bind /io /newroot/lab-io
