@@ -10,15 +10,33 @@ export interface SiteHost {
   mac?: string;
   /** The interface that faces the LAN, for the commands in a fix ("eth0" when not known). */
   lanInterface?: string;
+  /** What the admin calls it ("rs2", a hostname), for the explanations. */
+  name?: string;
+}
+
+/** A VIP and how the director forwards its traffic. The service ports and real servers are optional: the
+ *  return-path checks use them to tell which real server serves which mode (a real server in no VIP's list
+ *  takes the site's only mode, when there is one). */
+export interface SiteVip {
+  address: string;
+  mode: VipMode;
+  /** The service's ports at the VIP (empty or absent: any). */
+  ports?: number[];
+  /** The real servers of this VIP's services, by address, with the port each listens on. */
+  realServers?: { ip: string; port: number }[];
+  /** FULLNAT: the addresses the director's SNAT gives forwarded packets (default: the directors' addresses). */
+  snatAddresses?: string[];
 }
 
 export interface SiteContext {
-  vips: { address: string; mode: VipMode }[];
+  vips: SiteVip[];
   /** The director(s) that hold the VIPs now. */
   directors: SiteHost[];
   realServers: SiteHost[];
   /** Directors that may take the VIPs over (keepalived backups): their announcements are failovers. */
   declaredBackupDirectors?: SiteHost[];
+  /** The routers on the real servers' segment: their default gateway in DR and TUN (for the fixes). */
+  gateways?: SiteHost[];
 }
 
 export type Severity = "critical" | "warning" | "info";
@@ -33,5 +51,8 @@ export interface Finding {
   hosts: { ip: string; mac: string; role: HostRole }[];
   /** Packets that show it (the first few): index in the capture (Wireshark frame = index + 1), time in s. */
   evidence: { packetIndex: number; time: number }[];
+  /** How many offending packets (or connections) there were, and when the first and the last were seen: all
+   *  of them, where `evidence` keeps only the first few. Absent: the evidence is all there is. */
+  activity?: { count: number; first: number; last: number };
   fix: { summary: string; commands: string[] };
 }
