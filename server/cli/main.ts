@@ -1,6 +1,6 @@
 // lvsdash, the command line: `lvsdash <command> [options]`. bin/lvsdash.js loads this file through tsx and
 // calls runCli(). Commands live in commands/<name>.ts and are loaded when used; the table below is the one
-// place a command is added (`analyze` for pcap files is planned).
+// place a command is added.
 //
 // Exit codes: 0 ok, 1 the kernel refused or an apply failed (rolled back), 2 usage error or bad input (nothing
 // changed), 3 IPVS not loaded, 4 permission denied.
@@ -71,6 +71,22 @@ export const COMMANDS: Record<string, CliCommand> = {
     --json      JSON: the summary, or one entry per line
 `,
     load: () => import("./commands/conns"),
+  },
+  analyze: {
+    summary: "find LVS misconfigurations in a pcap file: ARP for VIPs, return paths",
+    usage: `usage: lvsdash analyze [--rules FILE] [--director IP[@MAC]]... [--mac IP@MAC]... [--fullnat VIP]... [--json] PCAP
+
+  Decodes the capture (classic pcap, Ethernet) and runs every detector: real servers answering
+  ARP for a VIP, NAT replies that bypass the director, DR/TUN replies sent to the director,
+  tunnelled SYNs nobody answers, FULLNAT without vs.conntrack. Each finding names the hosts,
+  the frames that show it (Wireshark's numbering) and the fix.
+    --rules FILE      the IPVS table as ipvsadm-save -n writes it (default: this machine's)
+    --director IP[@MAC]   a director address (repeat for each; the MAC sharpens the verdicts)
+    --mac IP@MAC      a real server's MAC (what the director's \`ip neigh\` shows): names it
+    --fullnat VIP     a masquerading VIP that is FULLNAT (IPVS NAT + SNAT on the director)
+    --json            the findings, duplicates and decode counts as JSON
+`,
+    load: () => import("./commands/analyze"),
   },
 };
 
