@@ -1,11 +1,14 @@
 // The agent's op handlers on the real kernel: each reads or changes the kernel through server/kernel/ and
 // returns the op's output type. Later ops (netlink dumps, captures, applying a plan) are added here and in
 // AGENT_OPS, and the OpHandlers type makes the two lists agree.
+import { IpvsError } from "@/server/ipvs/netlink/client";
 import { parseProcIpVs } from "@/server/ipvs/proc/services";
+import { parseProcIpVsStats, type IpVsCounters } from "@/server/ipvs/proc/stats";
+import { openIpvsClient } from "@/server/kernel/genl/ipvs";
 import { isErrnoCode, readProcFile } from "@/server/kernel/procfs";
 
 import type { OpHandlers } from "./dispatcher";
-import type { HostInfo, IpvsStatus } from "./protocol";
+import type { HostInfo, IpvsMetricsData, IpvsStatus } from "./protocol";
 
 /** CAP_NET_ADMIN is bit 12 of the capability sets (include/uapi/linux/capability.h). */
 const CAP_NET_ADMIN = 12n;
@@ -23,6 +26,28 @@ async function ipvsStatus(): Promise<IpvsStatus> {
     throw error;
   }
   return { available: true, table: parseProcIpVs(text) };
+}
+
+/** One netlink snapshot (a socket per call: a scrape is every few seconds at most) and the /proc totals. */
+async function ipvsMetrics(): Promise<IpvsMetricsData> {
+  const ipvs = openIpvsClient();
+  try {
+    const snapshot = await ipvs.snapshot();
+    let totals: IpVsCounters | null = null;
+    try {
+      totals = parseProcIpVsStats(await readProcFile("net/ip_vs_stats")).totals;
+    } catch (error) {
+      if (!isErrnoCode(error, "ENOENT")) throw error;
+    }
+    // Raw attributes this code has no name for stay in the agent: they are bytes, not JSON.
+    const services = snapshot.map((s) => ({ ...s, unknown: [], destinations: s.destinations.map((d) => ({ ...d, unknown: [] })) }));
+    return { available: true, services, totals };
+  } catch (error) {
+    if (error instanceof IpvsError && error.kind === "not-loaded") return { available: false, reason: IPVS_NOT_LOADED };
+    throw error;
+  } finally {
+    ipvs.close();
+  }
 }
 
 /** The CapEff line of /proc/self/status ("CapEff:\t000001ffffffffff"), or null when there is none. */
@@ -48,5 +73,6 @@ async function hostInfo(): Promise<HostInfo> {
 
 export const kernelOps: OpHandlers = {
   "ipvs.status": ipvsStatus,
+  "ipvs.metrics": ipvsMetrics,
   "host.info": hostInfo,
 };

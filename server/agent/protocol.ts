@@ -20,7 +20,9 @@
 // transport for remote real servers can wrap the same dispatcher later.
 import { z } from "zod";
 
+import type { ServiceWithDestinations } from "@/server/ipvs/netlink/types";
 import type { ProcIpVsTable } from "@/server/ipvs/proc/services";
+import type { IpVsCounters } from "@/server/ipvs/proc/stats";
 
 // ---------------------------------------------------------------------------------------------------------
 // 1. Operation outputs
@@ -29,6 +31,15 @@ import type { ProcIpVsTable } from "@/server/ipvs/proc/services";
 /** `ipvs.status`: the virtual service table, or why there is none. */
 export type IpvsStatus =
   | { available: true; table: ProcIpVsTable }
+  | { available: false; reason: string };
+
+/**
+ * `ipvs.metrics`: what /metrics is made of, read at one moment: the netlink snapshot (64-bit counters, every
+ * real server; attributes the client does not know are left out) and the /proc/net/ip_vs_stats totals
+ * (null when the file is missing).
+ */
+export type IpvsMetricsData =
+  | { available: true; services: ServiceWithDestinations[]; totals: IpVsCounters | null }
   | { available: false; reason: string };
 
 /** `host.info`: what the agent runs on and with which privileges. */
@@ -65,6 +76,8 @@ const noInput = z.object({}).strict();
 export const AGENT_OPS = {
   /** Reads /proc/net/ip_vs. */
   "ipvs.status": op<IpvsStatus>()({ input: noInput, timeoutMs: 10_000 }),
+  /** The IPVS table over netlink with its counters, and /proc/net/ip_vs_stats: the data of /metrics. */
+  "ipvs.metrics": op<IpvsMetricsData>()({ input: noInput, timeoutMs: 10_000 }),
   /** Hostname, kernel release and the agent's privileges. */
   "host.info": op<HostInfo>()({ input: noInput, timeoutMs: 5_000 }),
 };

@@ -10,6 +10,8 @@ import { open } from "node:fs/promises";
 export const PROC_FILES = {
   /** IPVS services and real servers; ENOENT when ip_vs is not loaded. */
   "net/ip_vs": "net/ip_vs",
+  /** The director's total counters (what node_exporter's node_ipvs_*_total report). */
+  "net/ip_vs_stats": "net/ip_vs_stats",
   "sys/kernel/osrelease": "sys/kernel/osrelease",
   "sys/kernel/hostname": "sys/kernel/hostname",
   /** Uid and capability sets (CapEff) of the agent itself. */

@@ -8,6 +8,7 @@ const HOST: HostInfo = { hostname: "director", kernelRelease: "6.1.0-56-amd64", 
 function handlers(overrides: Partial<OpHandlers> = {}): OpHandlers {
   return {
     "ipvs.status": async () => ({ available: false, reason: "no ip_vs" }),
+    "ipvs.metrics": async () => ({ available: false, reason: "no ip_vs" }),
     "host.info": async () => HOST,
     ...overrides,
   };

@@ -32,6 +32,7 @@ afterEach(async () => {
 async function startAgent(handlers: Partial<OpHandlers> = {}, maxRequestBytes?: number): Promise<UnixServer> {
   const exchange = createDispatcher({
     "ipvs.status": async () => ({ available: false, reason: "no ip_vs here" }),
+    "ipvs.metrics": async () => ({ available: false, reason: "no ip_vs here" }),
     "host.info": async () => HOST,
     ...handlers,
   });
