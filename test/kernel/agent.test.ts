@@ -1,7 +1,7 @@
 // The agent on a real IPVS kernel (lab guest only): started the way the lab demo starts it, agent-only
 // (LVSDASH_AGENT_ONLY=1) inside a director's network namespace, and asked over its Unix socket from the root
 // namespace, as the web server does. Services are created with ipvsadm, the oracle.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,11 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgentClient, createSocketExchange, type AgentClient, type SocketExchange } from "@/server/agent/client";
 import type { ProcService } from "@/server/ipvs/proc/services";
 
+import { startAgentIn } from "./agent-process";
+
 const NS = "lvsdash-agent-test";
 const socketPath = join(mkdtempSync(join(tmpdir(), "lvsdash-agent-")), "run", "agent.sock");
 
 let agentProcess: ChildProcess;
-let agentOutput = "";
 let exchange: SocketExchange;
 let agent: AgentClient;
 
@@ -26,19 +27,7 @@ function sh(script: string): string {
 
 beforeAll(async () => {
   sh(`ip netns del ${NS} 2>/dev/null || true; ip netns add ${NS}; ip -n ${NS} link set lo up`);
-  agentProcess = spawn("ip", ["netns", "exec", NS, process.execPath, "--import", "tsx", "server/main.ts"], {
-    env: { ...process.env, LVSDASH_AGENT_ONLY: "1", LVSDASH_AGENT_SOCKET: socketPath },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  await new Promise<void>((resolve, reject) => {
-    const onOutput = (chunk: Buffer) => {
-      agentOutput += chunk.toString();
-      if (agentOutput.includes("agent listening on")) resolve();
-    };
-    agentProcess.stdout?.on("data", onOutput);
-    agentProcess.stderr?.on("data", onOutput);
-    agentProcess.once("exit", (code) => reject(new Error(`agent exited with ${code} before listening:\n${agentOutput}`)));
-  });
+  agentProcess = await startAgentIn(NS, socketPath);
   exchange = createSocketExchange({ path: socketPath });
   agent = createAgentClient(exchange.exchange);
 });
