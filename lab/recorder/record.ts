@@ -11,10 +11,9 @@
 //      file, the router's neighbour table, the client's answers (hits.json) and the site (site.json);
 //   5. note.md: what the case is and what it shows.
 // Usage (in the guest): tsx lab/recorder/record.ts [CASE...]   e.g. dr-healthy nat-nat-gw-wrong
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildSite, type Site } from "../site/site";
+import { buildSite, type Capture, type Site } from "../site/site";
 import { FAULTS_BY_MODE, MODES, type Fault, type FaultKind, type Mode } from "../site/spec";
 
 const REQUESTS = 30;
@@ -62,53 +61,21 @@ function allCases(): Case[] {
   return cases;
 }
 
-/** Starts tcpdump (as root: it would otherwise drop to its own user and fail to write) and waits until it listens. */
-async function startCapture(netns: string | null, ifname: string, file: string): Promise<ChildProcess> {
-  const tcpdump = ["tcpdump", "-i", ifname, "-n", "-U", "-Z", "root", "-s", "262144", "-w", file];
-  const argv = netns ? ["ip", "netns", "exec", netns, ...tcpdump] : tcpdump;
-  const p = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
-  let err = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`tcpdump on ${ifname} did not start in 30 s: ${err}`)), 30_000);
-    p.stderr!.on("data", (b: Buffer) => {
-      err += b.toString();
-      if (err.includes("listening on")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    p.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`tcpdump on ${ifname} exited (${code}): ${err}`));
-    });
-  });
-  return p;
-}
-
-async function stopCapture(p: ChildProcess): Promise<void> {
-  const done = new Promise<void>((resolve) => p.once("exit", () => resolve()));
-  p.kill("SIGINT");
-  await done;
-}
-
 async function record(c: Case): Promise<void> {
   const dir = join(out, c.id);
   mkdirSync(dir, { recursive: true });
   const t0 = Date.now();
   const site: Site = await buildSite({ name: "rec", mode: c.mode, faults: c.fault ? [c.fault] : [] });
   try {
-    const director = site.host("dir");
-    const captures: ChildProcess[] = [];
-    captures.push(await startCapture(null, site.lanBridge, join(dir, "lan.pcap")));
-    if (site.plan.bridges.inner) captures.push(await startCapture(null, site.plan.bridges.inner, join(dir, "inner.pcap")));
-    for (const i of director.interfaces) {
-      captures.push(await startCapture(director.netns, i.ifname, join(dir, `director-${i.ifname}.pcap`)));
+    const captures: Capture[] = [await site.capture(join(dir, "lan.pcap"))];
+    if (site.plan.bridges.inner) captures.push(await site.capture(join(dir, "inner.pcap"), { segment: "inner" }));
+    for (const i of site.host("dir").interfaces) {
+      captures.push(await site.capture(join(dir, `director-${i.ifname}.pcap`), { node: "dir", ifname: i.ifname }));
     }
 
     await site.sh("router", "ip neigh flush all");
     const result = await site.request(REQUESTS);
-    await new Promise((r) => setTimeout(r, 500)); // let the last packets reach the captures
-    for (const p of captures) await stopCapture(p);
+    for (const cap of captures) await cap.stop(); // each waits for the last packets before it stops
 
     // Everything the director showed right after, read in one shell so the numbers belong together.
     await site.sh(

@@ -56,6 +56,10 @@ export interface RequestResult {
   elapsedMs: number;
 }
 
+export type CaptureOptions =
+  | { segment?: Segment; filter?: string }
+  | { node: string; ifname: string; filter?: string };
+
 export interface Capture {
   /** Stops tcpdump (SIGINT: it flushes the file) and returns how many packets it wrote. */
   stop(): Promise<{ packets: number }>;
@@ -81,7 +85,8 @@ export interface Site {
   setFault(fault: Fault, on: boolean): Promise<void>;
   activeFaults(): Fault[];
   /** Starts tcpdump on a segment's bridge (default the LAN), writing `file`; resolves once it listens. */
-  capture(file: string, opts?: { segment?: Segment; filter?: string }): Promise<Capture>;
+  /** tcpdump on a segment's bridge (default the LAN), or on an interface inside a node's namespace. */
+  capture(file: string, opts?: CaptureOptions): Promise<Capture>;
   /** Runs argv inside a node's namespace (`ip netns exec`); throws on a non-zero exit unless allowFailure. */
   exec(node: string, argv: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Runs a script with `sh -e` inside a node's namespace. */
@@ -192,11 +197,14 @@ class LabSite implements Site {
     return [...this.faults.values()];
   }
 
-  capture(file: string, opts: { segment?: Segment; filter?: string } = {}): Promise<Capture> {
+  capture(file: string, opts: CaptureOptions = {}): Promise<Capture> {
+    if ("node" in opts) {
+      return startCapture(["ip", "netns", "exec", this.host(opts.node).netns], opts.ifname, file, opts.filter);
+    }
     const segment = opts.segment ?? "lan";
     const bridge = this.plan.bridges[segment];
     if (!bridge) return Promise.reject(new Error(`site ${this.name} (${this.plan.spec.mode}) has no ${segment} segment`));
-    return startCapture(bridge, file, opts.filter);
+    return startCapture([], bridge, file, opts.filter);
   }
 
   exec(node: string, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
@@ -339,9 +347,11 @@ class Client {
 /** tcpdump on a bridge. In the lab, a tcpdump stopped about 0.3 s after the traffic wrote 0 of its 9 packets;
  *  with --immediate-mode (libpcap otherwise hands packets over a ring block at a time, closing a block only
  *  after its timeout) and half a second's grace before SIGINT it wrote all 9. -U writes each packet at once. */
-function startCapture(bridge: string, file: string, filter: string | undefined, timeoutMs = 30_000): Promise<Capture> {
+/** tcpdump on `ifname`, run through `prefix` (empty, or `ip netns exec NS` for an interface inside a node). */
+function startCapture(prefix: readonly string[], ifname: string, file: string, filter: string | undefined, timeoutMs = 30_000): Promise<Capture> {
   // -Z root: tcpdump run as root may otherwise switch to its own user before it opens the file.
-  const argv = ["tcpdump", "-i", bridge, "-n", "--immediate-mode", "-U", "-Z", "root", "-w", file, ...(filter ? [filter] : [])];
+  const tcpdump = ["tcpdump", "-i", ifname, "-n", "--immediate-mode", "-U", "-Z", "root", "-w", file, ...(filter ? [filter] : [])];
+  const argv = [...prefix, ...tcpdump];
   const command = argv.join(" ");
   const proc = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
