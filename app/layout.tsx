@@ -1,6 +1,7 @@
 import type { Metadata } from "next";
 import type { ReactNode } from "react";
 
+import { TopBar } from "./_components/nav";
 import { TRPCReactProvider } from "./_trpc/react";
 
 import "./globals.css";
@@ -14,7 +15,10 @@ export default function RootLayout({ children }: { children: ReactNode }) {
   return (
     <html lang="en">
       <body>
-        <TRPCReactProvider>{children}</TRPCReactProvider>
+        <TRPCReactProvider>
+          <TopBar />
+          {children}
+        </TRPCReactProvider>
       </body>
     </html>
   );

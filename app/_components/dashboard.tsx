@@ -29,7 +29,7 @@ export function Dashboard() {
 
   return (
     <>
-      <TopBar host={host.data} live={!status.isError} loading={status.isPending} />
+      <LiveState live={!status.isError} loading={status.isPending} />
       <main className="page">
         {status.isPending ? (
           <ServicesSkeleton />
@@ -67,61 +67,13 @@ export function Dashboard() {
   );
 }
 
-function TopBar({
-  host,
-  live,
-  loading,
-}: {
-  host: RouterOutputs["host"]["info"] | undefined;
-  live: boolean;
-  loading: boolean;
-}) {
+function LiveState({ live, loading }: { live: boolean; loading: boolean }) {
   return (
-    <header className="topbar">
-      <div className="topbar__brand">
-        <span className="topbar__logo" aria-hidden="true">
-          LVS
-        </span>
-        <div>
-          <h1>LVS Dashboard</h1>
-          <p>IPVS virtual services on this director</p>
-        </div>
-      </div>
-      <div className="topbar__facts">
-        {host ? (
-          <>
-            <Fact label="Host" value={host.hostname} />
-            <Fact label="Kernel" value={host.kernelRelease} />
-            <Privileges host={host} />
-          </>
-        ) : null}
-        <span className={`live ${loading ? "live--wait" : live ? "live--ok" : "live--down"}`}>
-          <span className="live__dot" aria-hidden="true" />
-          {loading ? "connecting" : live ? `live · every ${REFRESH_MS / 1000} s` : "not updating"}
-        </span>
-      </div>
-    </header>
-  );
-}
-
-function Fact({ label, value }: { label: string; value: string }) {
-  return (
-    <span className="fact">
-      <span className="fact__label">{label}</span> {value}
-    </span>
-  );
-}
-
-function Privileges({ host }: { host: RouterOutputs["host"]["info"] }) {
-  const admin = host.capNetAdmin ?? host.uid === 0;
-  const who = host.uid === 0 ? "root" : `uid ${host.uid}`;
-  return (
-    <span
-      className={`fact ${admin ? "fact--ok" : "fact--warn"}`}
-      title={admin ? "The agent can read and change IPVS" : "Without CAP_NET_ADMIN the agent cannot change IPVS"}
-    >
-      <span className="fact__label">Agent</span> {who}
-      {admin ? " · CAP_NET_ADMIN" : " · no CAP_NET_ADMIN"}
-    </span>
+    <div className="page-state">
+      <span className={`live ${loading ? "live--wait" : live ? "live--ok" : "live--down"}`}>
+        <span className="live__dot" aria-hidden="true" />
+        {loading ? "connecting" : live ? `live · every ${REFRESH_MS / 1000} s` : "not updating"}
+      </span>
+    </div>
   );
 }
