@@ -1,0 +1,105 @@
+// The dashboard as a lab site's director runs it (guest only), shared by `npm run lab` (lab/demo.ts) and the
+// browser end-to-end tests (lab/e2e/guest.ts):
+//   - the agent (root, all kernel I/O) inside the director's network namespace, where the site's IPVS is;
+//   - the web server in the guest's root namespace, on the address qemu forwards a host port to.
+// They meet on the agent's Unix socket: a path in the file system, which network namespaces do not split.
+// Both are started through server/main.ts, exactly as `npm start` starts them, so the web server drops to the
+// lvsdash user.
+import { spawn, type ChildProcess } from "node:child_process";
+import { request } from "node:http";
+
+import { guestAddress } from "./host/guest";
+import type { Site } from "./site/site";
+
+const MAIN = ["--import", "tsx", "server/main.ts"];
+const READY_TIMEOUT_MS = 180_000;
+
+export interface LabDashboard {
+  /** The web server's URL inside the guest. */
+  url: string;
+  /** Stops the web server (SIGTERM, as systemd would) and starts it again; resolves once it answers. */
+  restartWeb(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface LabDashboardOptions {
+  socket?: string;
+  port?: number;
+  /** Extra environment for both processes (e.g. LVSDASH_DATA_DIR). */
+  env?: Record<string, string>;
+  /** Called when a process stops on its own (not through restartWeb/stop). */
+  onUnexpectedExit?: (name: string, how: string) => void;
+  log?: (line: string) => void;
+}
+
+export async function startLabDashboard(site: Site, opts: LabDashboardOptions = {}): Promise<LabDashboard> {
+  const socket = opts.socket ?? "/run/lvs-dashboard/agent.sock";
+  const port = opts.port ?? 3000;
+  const log = opts.log ?? (() => {});
+  const expected = new Set<ChildProcess>();
+
+  const start = (name: string, argv: string[], env: Record<string, string>): ChildProcess => {
+    const p = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, ...opts.env, ...env } });
+    p.on("exit", (code, signal) => {
+      if (!expected.has(p)) opts.onUnexpectedExit?.(name, code !== null ? `status ${code}` : `signal ${signal}`);
+    });
+    return p;
+  };
+
+  const agent = start("the agent", ["ip", "netns", "exec", site.host("dir").netns, process.execPath, ...MAIN], {
+    LVSDASH_AGENT_ONLY: "1",
+    LVSDASH_AGENT_SOCKET: socket,
+  });
+  const startWeb = () =>
+    start("the web server", [process.execPath, ...MAIN], {
+      LVSDASH_WEB_ONLY: "1",
+      LVSDASH_AGENT_SOCKET: socket,
+      LVSDASH_HOST: guestAddress,
+      LVSDASH_PORT: String(port),
+    });
+  let web = startWeb();
+  const url = `http://${guestAddress}:${port}`;
+  await waitForHttp(url, READY_TIMEOUT_MS);
+  log(`dashboard answers on ${url}`);
+
+  const stopProcess = async (p: ChildProcess) => {
+    expected.add(p);
+    if (p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((resolve) => p.once("exit", resolve));
+    p.kill("SIGTERM");
+    await exited;
+  };
+
+  return {
+    url,
+    async restartWeb() {
+      await stopProcess(web);
+      log("web server stopped; starting it again");
+      web = startWeb();
+      await waitForHttp(url, READY_TIMEOUT_MS);
+      log("web server answers again");
+    },
+    async stop() {
+      await Promise.all([stopProcess(web), stopProcess(agent)]);
+    },
+  };
+}
+
+/** Resolves once `url` answers with any HTTP status. */
+export async function waitForHttp(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const answered = await new Promise<boolean>((resolve) => {
+      const req = request(url, { method: "HEAD", timeout: 5000 }, (res) => {
+        res.resume();
+        resolve(true);
+      });
+      req.on("error", () => resolve(false));
+      req.on("timeout", () => req.destroy());
+      req.end();
+    });
+    if (answered) return;
+    if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}

@@ -1,0 +1,71 @@
+// The browser the end-to-end tests drive: Debian's chromium through playwright-core (no downloaded browser),
+// and the oracle's answers from the lab guest.
+import { join } from "node:path";
+
+import { chromium, type Browser, type Page } from "playwright-core";
+import { inject } from "vitest";
+
+import { artifactsDir } from "./lab";
+
+const CHROMIUM = process.env.LVSDASH_CHROMIUM ?? "/usr/bin/chromium";
+
+export const dashboardUrl = () => inject("dashboardUrl");
+
+export async function openBrowser(): Promise<Browser> {
+  // --no-sandbox: the suite runs as root (npm test on a director), where chromium refuses its sandbox.
+  return chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
+}
+
+export async function newPage(browser: Browser): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+  page.setDefaultTimeout(60_000);
+  return page;
+}
+
+/** A full-page screenshot in test-artifacts/e2e/NAME.png. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  const file = join(artifactsDir, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+export interface IpvsadmView {
+  at: number;
+  statsExact: string;
+  rate: string;
+  list: string;
+}
+
+/** What ipvsadm says in the guest's director namespace right now. */
+export async function ipvsadm(): Promise<IpvsadmView> {
+  const res = await fetch(`${inject("oracleUrl")}/ipvsadm`);
+  if (!res.ok) throw new Error(`oracle /ipvsadm: ${res.status} ${await res.text()}`);
+  return (await res.json()) as IpvsadmView;
+}
+
+/** Restarts the dashboard's web server in the guest (SIGTERM, then start again); resolves once it answers. */
+export async function restartWeb(): Promise<void> {
+  const res = await fetch(`${inject("oracleUrl")}/restart-web`, { method: "POST", signal: AbortSignal.timeout(300_000) });
+  if (!res.ok) throw new Error(`oracle /restart-web: ${res.status} ${await res.text()}`);
+}
+
+export interface RealServerCounts {
+  active: number;
+  inactive: number;
+}
+
+/** `ipvsadm -Ln`'s ActiveConn/InActConn per real server "ip:port" of one virtual service "TCP  ip:port". */
+export function connCounts(listing: string, service: string): Map<string, RealServerCounts> {
+  const out = new Map<string, RealServerCounts>();
+  let inService = false;
+  for (const line of listing.split("\n")) {
+    const svc = /^(TCP|UDP|SCTP|FWM)\s+(\S+)/.exec(line);
+    if (svc) {
+      inService = `${svc[1]} ${svc[2]}` === service;
+      continue;
+    }
+    const rs = /^\s+->\s+(\S+)\s+\S+\s+\d+\s+(\d+)\s+(\d+)/.exec(line);
+    if (inService && rs) out.set(rs[1]!, { active: Number(rs[2]), inactive: Number(rs[3]) });
+  }
+  return out;
+}
