@@ -56,7 +56,7 @@ setup_node_modules() {
 
 # setup_build: next build when .next is missing or older than the sources (.next/BUILD_ID is written last).
 setup_build() {
-  local sources=(app server next.config.js tsconfig.json package-lock.json)
+  local sources=(app server next.config.js tsconfig.json package-lock.json proxy.ts middleware.ts)
   if [ ! -f .next/BUILD_ID ]; then
     say "building the web app (next build): no build yet"
     npx next build
