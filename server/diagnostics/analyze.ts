@@ -13,6 +13,7 @@ import {
   ArpOwnershipDetector, DuplicateAddressDetector, duplicateAddressFindings, type DuplicateAddressReport,
 } from "./arp-ownership";
 import { RETURN_PATH_KINDS, ReturnPathDetector, type ReturnPathOptions } from "./return-path";
+import { sysctlFindings } from "./sysctls";
 import type { Finding, SiteContext } from "./types";
 
 export interface AnalyzeStats {
@@ -48,7 +49,8 @@ export function findingKind(f: Pick<Finding, "id">): string {
   return i < 0 ? f.id : f.id.slice(0, i);
 }
 
-/** Every detector for one site, fed one decoded packet at a time. */
+/** Every detector for one site, fed one decoded packet at a time (and the effective-sysctl checks over the
+ *  site's hostFacts, when it has them). */
 export class SiteDetectors {
   private readonly ownership: ArpOwnershipDetector;
   readonly duplicates: DuplicateAddressDetector;
@@ -98,7 +100,11 @@ export class SiteDetectors {
     const returnPath = this.returnPath
       .findings(now)
       .filter((f) => !(findingKind(f) === RETURN_PATH_KINDS.vipBypassesDirector && claimed.has(f.hosts[0]?.mac)));
-    const findings = [...arp, ...duplicateAddressFindings(this.duplicates, this.site, this.options.maxEvidence), ...returnPath];
+    const findings = [
+      ...arp, ...duplicateAddressFindings(this.duplicates, this.site, this.options.maxEvidence), ...returnPath,
+      // The hosts' own settings (when the site carries them): they need no packets.
+      ...sysctlFindings(this.site),
+    ];
     return findings.sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity]);
   }
 }

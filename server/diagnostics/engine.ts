@@ -20,7 +20,9 @@
 //     all its findings open. In DR with a real server answering ARP for the VIP, the ARP answers come once
 //     per cache refresh while the traffic that bypasses the director goes on all the time;
 //   - for a finding about who answers ARP for a VIP: the question was asked again within the window and the
-//     culprit's MAC was not among those who answered. Such claims happen once per question, so their absence
+//     culprit's MAC was not among those who answered.
+// A finding about a host's own settings (sysctls.ts, from the site's hostFacts: no packets) resolves as soon
+// as it is no longer reported: give the engine the host's facts read again with setSite(). Such claims happen once per question, so their absence
 //     for a while says nothing: if the router happened to keep the director's answer, nothing else shows the
 //     real server that still answers (it will, at the next broadcast question).
 // A finding active again after it resolved is reopened (same entry, `reopened` counts).
@@ -158,6 +160,14 @@ export class FindingsEngine {
     }
     for (const t of this.tracked.values()) {
       if (t.status !== "open" || reportedKeys.has(t.key)) continue;
+      // A finding about a host's own state (effective sysctls: no packets) is over once it is no longer
+      // reported: the state was read again and is fixed. No traffic is needed to prove it.
+      if (isStateFinding(t.finding)) {
+        t.status = "resolved";
+        t.resolvedAt = now;
+        events.push({ type: "resolved", time: now, finding: t });
+        continue;
+      }
       if (ARP_CLAIM_KINDS.has(t.kind) && askedAgainWithoutCulprit(t.finding, answerers)) t.answeredWithoutCulprit = true;
       if (culprits.has(culpritOf(t.finding))) continue;
       if (this.packetsAfter(t.lastEvidenceAt) < this.minTraffic) continue;
@@ -208,6 +218,11 @@ export class FindingsEngine {
     resolved.sort((a, b) => (a.resolvedAt ?? 0) - (b.resolvedAt ?? 0));
     for (const t of resolved.slice(0, resolved.length - this.maxResolved)) this.tracked.delete(t.key);
   }
+}
+
+/** A finding from the host's state (server/diagnostics/sysctls.ts), not from packets. */
+function isStateFinding(f: Finding): boolean {
+  return f.evidence.length === 0 && f.activity === undefined;
 }
 
 /** Findings about a MAC answering ARP for a VIP (server/diagnostics/arp-ownership.ts). */

@@ -1,6 +1,8 @@
 // What the diagnostics take in (a picture of the LVS site, as the director's IPVS table and neighbour
 // table give it) and what they give back (findings an admin can act on).
 
+import type { HostFacts } from "./sysctls";
+
 export type VipMode = "dr" | "nat" | "tun" | "fullnat";
 
 export interface SiteHost {
@@ -37,6 +39,9 @@ export interface SiteContext {
   declaredBackupDirectors?: SiteHost[];
   /** The routers on the real servers' segment: their default gateway in DR and TUN (for the fixes). */
   gateways?: SiteHost[];
+  /** What the directors' and reachable real servers' kernels say (server/kernel/sysctl.ts readHostFacts, one per
+   *  host): the effective-sysctl checks (sysctls.ts) run on them, each host in the role its addresses give it. */
+  hostFacts?: HostFacts[];
 }
 
 export type Severity = "critical" | "warning" | "info";

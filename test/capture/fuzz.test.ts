@@ -1,6 +1,7 @@
 // Fuzzing: 100,000+ damaged and random inputs through every decoder and the pcap reader. Nothing may throw
-// or hang, every "OK" must point inside the bytes it was given, and the tally shows what could not be
-// decoded. Seeded, so a failure replays.
+// (the reader: only PcapFormatError, for a file that is not Ethernet pcap at all) or hang (each test has a
+// time bound well under vitest's timeout), every "OK" must point inside the bytes it was given, and the tally
+// (printed) shows what could not be decoded. Seeded, so a failure replays.
 
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -10,13 +11,13 @@ import { decodeEthernet, newEthernet } from "@/server/capture/decode/ethernet";
 import { decodeIpip } from "@/server/capture/decode/ipip";
 import { decodeIPv4, newIPv4 } from "@/server/capture/decode/ipv4";
 import { decodeIPv6, newIPv6 } from "@/server/capture/decode/ipv6";
-import { L_ARP, L_IPV4, L_IPV6, L_TCP, L_UDP, decodePacket, newDecodedPacket } from "@/server/capture/decode/packet";
+import { LAYER_NAMES, L_ARP, L_IPV4, L_IPV6, L_TCP, L_UDP, decodePacket, newDecodedPacket } from "@/server/capture/decode/packet";
 import { decodeTcp, newTcp } from "@/server/capture/decode/tcp";
 import { decodeUdp, newUdp } from "@/server/capture/decode/udp";
-import { PcapFormatError } from "@/server/capture/pcapfile/format";
-import { PcapParser } from "@/server/capture/pcapfile/reader";
+import { MAX_CAPLEN, PCAPNG_MAGIC, PCAP_MAGIC_NS, PCAP_MAGIC_US, PcapFormatError } from "@/server/capture/pcapfile/format";
+import { PcapParser, type PcapRecord, type PcapStats } from "@/server/capture/pcapfile/reader";
 import { ArpOwnershipDetector, DuplicateAddressDetector } from "@/server/diagnostics/arp-ownership";
-import { CAPTURES } from "./tcpdump-text";
+import { CAPTURES, root } from "./tcpdump-text";
 
 let seed = 0x2545f491;
 function rand(n: number): number {
@@ -26,22 +27,51 @@ function rand(n: number): number {
   return (seed >>> 0) % n;
 }
 
-const files = Object.values(CAPTURES).map((p) => new Uint8Array(readFileSync(p)));
-const corpus: Uint8Array[] = [];
+// The capture tests' files, and a TUN recording of the lab (IPIP).
+const files = [...Object.values(CAPTURES), `${root}test/fixtures/lab/tun-healthy/lan.pcap`].map((p) => new Uint8Array(readFileSync(p)));
+/** Real frames grouped by the layers they decode to (ARP, VLAN+IPv4+UDP, IPIP, ...): a mutation starts from a
+ *  group picked uniformly, so that rare kinds (IPv6, UDP, IPIP) are fuzzed as much as the TCP bulk. */
+const groups = new Map<number, Uint8Array[]>();
 for (const f of files) {
-  const parser = new PcapParser((r) => corpus.push(r.buf.slice(r.offset, r.offset + r.caplen)));
+  const d = newDecodedPacket();
+  const parser = new PcapParser((r) => {
+    decodePacket(r.buf, r.offset, r.offset + r.caplen, d);
+    let g = groups.get(d.layers);
+    if (g === undefined) groups.set(d.layers, (g = []));
+    g.push(r.buf.slice(r.offset, r.offset + r.caplen));
+  });
   parser.push(f);
   parser.finish();
 }
+const kinds = [...groups.values()];
+const corpus = kinds.flat();
 
 /** A real frame with 1-4 bytes changed (mostly in the headers) and, half the time, cut short. */
 function mutatedFrame(): Uint8Array {
-  const f = Uint8Array.from(corpus[rand(corpus.length)]!);
+  const kind = kinds[rand(kinds.length)]!;
+  const f = Uint8Array.from(kind[rand(kind.length)]!);
   for (let k = 1 + rand(4); k > 0; k--) {
     const at = rand(4) === 0 ? rand(f.length) : rand(Math.min(f.length, 80));
     f[at] = rand(256);
   }
   return rand(2) === 0 ? f.subarray(0, rand(f.length + 1)) : f;
+}
+
+/** A new reader fed `bytes` in random chunks of 1 to maxChunk bytes: its counts, or the PcapFormatError it
+ *  threw (anything else thrown fails the test). */
+function feed(bytes: Uint8Array, maxChunk: number, onRecord: (r: PcapRecord) => void): PcapStats | PcapFormatError {
+  const parser = new PcapParser(onRecord);
+  try {
+    for (let o = 0; o < bytes.length; ) {
+      const n = 1 + rand(maxChunk);
+      parser.push(bytes.subarray(o, o + n));
+      o += n;
+    }
+    return parser.finish().stats;
+  } catch (e) {
+    if (e instanceof PcapFormatError) return e;
+    throw e;
+  }
 }
 
 function randomBytes(): Uint8Array {
@@ -52,6 +82,7 @@ function randomBytes(): Uint8Array {
 
 describe("fuzz", () => {
   it("100,000 mutated and random frames through every decoder and the ARP checks: no throw, OK stays in bounds", () => {
+    const started = performance.now();
     const tally = { calls: 0, byStatus: [0, 0, 0, 0], inputs: 0 };
     const count = (s: DecodeStatus) => {
       tally.calls++;
@@ -72,6 +103,8 @@ describe("fuzz", () => {
     });
     const duplicates = new DuplicateAddressDetector();
     const outOfBounds: string[] = [];
+    /** Packets in which the whole-packet decoder reached each layer (whatever the status). */
+    const reached: Record<string, number> = {};
     let input = 0;
     const within = (lo: number, x: number, hi: number) => {
       if (!(lo <= x && x <= hi) && outOfBounds.length < 10) outOfBounds.push(`input ${input}: ${lo} <= ${x} <= ${hi}`);
@@ -83,6 +116,7 @@ describe("fuzz", () => {
       tally.inputs++;
       const s = decodePacket(b, 0, end, p);
       count(s);
+      for (const [bit, name] of LAYER_NAMES) if (p.layers & bit) reached[name] = (reached[name] ?? 0) + 1;
       if (s === OK) {
         if (p.layers & L_IPV4) within(p.ip4.payloadOffset, p.ip4.payloadEnd, end);
         if (p.layers & L_IPV6) within(p.ip6.payloadOffset, p.ip6.payloadEnd, end);
@@ -113,10 +147,13 @@ describe("fuzz", () => {
       `fuzz decoders: ${tally.inputs} inputs, ${tally.calls} decoder calls: ` +
         STATUS_NAMES.map((n, i) => `${n} ${tally.byStatus[i]}`).join(", "),
     );
+    console.log(`fuzz decoders: layers reached ${JSON.stringify(reached)}`);
+    for (const [, name] of LAYER_NAMES) expect(reached[name], name).toBeGreaterThan(100);
     expect(tally.byStatus.reduce((x, y) => x + y)).toBe(tally.calls);
     expect(ownership.findings().length).toBeGreaterThan(0); // mutated ARP claims the VIP from many MACs
     for (const s of [OK, TRUNCATED, MALFORMED, UNSUPPORTED]) expect(tally.byStatus[s]).toBeGreaterThan(0);
     expect(outOfBounds).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(15_000); // no hang: about 0.3 s here
   }, 30_000);
 
   it("400 damaged pcap files, fed in random chunks: no throw but PcapFormatError, every record in bounds", () => {
@@ -144,23 +181,15 @@ describe("fuzz", () => {
         }
       }
       tally.files++;
-      const parser = new PcapParser((r) => {
+      const stats = feed(bytes, 3000, (r) => {
         if (r.offset + r.caplen > r.buf.length) tally.outOfBounds++;
       });
-      try {
-        for (let o = 0; o < bytes.length; ) {
-          const n = 1 + rand(3000);
-          parser.push(bytes.subarray(o, o + n));
-          o += n;
-        }
-        const { stats } = parser.finish();
+      if (stats instanceof PcapFormatError) tally.refused++;
+      else {
         tally.records += stats.records;
         tally.truncated += stats.truncated;
         tally.garbled += stats.garbled;
         tally.skippedBytes += stats.skippedBytes;
-      } catch (e) {
-        expect(e).toBeInstanceOf(PcapFormatError);
-        tally.refused++;
       }
     }
     console.log(`fuzz pcap reader: ${JSON.stringify(tally)}`);
@@ -169,4 +198,102 @@ describe("fuzz", () => {
     expect(tally.records).toBeGreaterThan(0);
     expect(tally.outOfBounds).toBe(0);
   }, 30_000);
+
+  it("3,000 crafted pcap files (short headers, wrong magic, huge caplen, snaplen mismatch): refused or read, never thrown otherwise", () => {
+    const started = performance.now();
+    const tally = {
+      files: 0, refused: {} as Record<string, number>, records: 0, truncated: 0, garbled: 0, snapped: 0,
+      beyondSnaplen: 0, outOfBounds: 0,
+    };
+    const frame = () => corpus[rand(corpus.length)]!;
+    /** A file: header fields, then records (caplen/origLen may lie), little- or big-endian. */
+    const file = (h: { magic: number; major: number; snaplen: number; linktype: number; le: boolean }, recs: { caplen: number; origLen: number; data: Uint8Array; tsSec: number; frac: number }[]) => {
+      const size = 24 + recs.reduce((n, r) => n + 16 + r.data.length, 0);
+      const b = new Uint8Array(size);
+      const dv = new DataView(b.buffer);
+      dv.setUint32(0, h.magic, h.le);
+      dv.setUint16(4, h.major, h.le);
+      dv.setUint16(6, 4, h.le);
+      dv.setUint32(16, h.snaplen, h.le);
+      dv.setUint32(20, h.linktype, h.le);
+      let o = 24;
+      for (const r of recs) {
+        dv.setUint32(o, r.tsSec, h.le);
+        dv.setUint32(o + 4, r.frac, h.le);
+        dv.setUint32(o + 8, r.caplen, h.le);
+        dv.setUint32(o + 12, r.origLen, h.le);
+        b.set(r.data, o + 16);
+        o += 16 + r.data.length;
+      }
+      return b;
+    };
+    const good = (data = frame()) => ({ caplen: data.length, origLen: data.length, data, tsSec: 1_795_253_400 + rand(3), frac: rand(1_000_000) });
+    const HUGE = [MAX_CAPLEN + 1, MAX_CAPLEN + 1 + rand(1_000_000), 0x7fffffff, 0xffffffff];
+    let snaplen = 0;
+    for (let i = 0; i < 3000; i++) {
+      const le = rand(4) !== 0;
+      const header = { magic: rand(2) ? PCAP_MAGIC_US : PCAP_MAGIC_NS, major: 2, snaplen: 262144, linktype: 1, le };
+      const recs = Array.from({ length: 1 + rand(6) }, () => good());
+      let bytes: Uint8Array;
+      switch (i % 6) {
+        case 0: // a file cut anywhere in its first 60 bytes: inside the file header or the first record
+          bytes = file(header, recs).subarray(0, rand(61));
+          break;
+        case 1: // wrong magic: random, pcapng's, or a byte of the right one changed; wrong version or link type
+          switch (rand(3)) {
+            case 0: header.magic = [rand(2 ** 32), PCAPNG_MAGIC, header.magic ^ (1 << rand(32))][rand(3)]! >>> 0; break;
+            case 1: header.major = [0, 1, 3, 4, rand(65536)][rand(5)]!; break;
+            default: header.linktype = [0, 101, 113, 276, rand(2 ** 32)][rand(5)]! >>> 0;
+          }
+          bytes = file(header, recs);
+          break;
+        case 2: { // a record whose caplen is beyond libpcap's limit, among good ones
+          const at = rand(recs.length);
+          recs[at] = { ...recs[at]!, caplen: HUGE[rand(HUGE.length)]! };
+          bytes = file(header, recs);
+          break;
+        }
+        case 3: // snaplen mismatch: records longer than the header's snaplen, or caplen > origLen
+          header.snaplen = rand(100);
+          snaplen = header.snaplen;
+          for (const r of recs) if (rand(2)) r.origLen = rand(r.caplen);
+          bytes = file(header, recs);
+          break;
+        case 4: { // caplen shorter or longer than the bytes that follow (the next header starts mid-frame)
+          const at = rand(recs.length);
+          recs[at] = { ...recs[at]!, caplen: Math.max(0, recs[at]!.caplen + rand(200) - 100) };
+          bytes = file(header, recs);
+          if (rand(2)) bytes = bytes.subarray(0, rand(bytes.length + 1));
+          break;
+        }
+        default: { // a good header, then records with random bytes in their headers
+          const b = file(header, recs);
+          for (let k = 1 + rand(6); k > 0; k--) b[24 + rand(b.length - 24)] = rand(256);
+          bytes = b;
+        }
+      }
+      tally.files++;
+      const stats = feed(bytes, bytes.length, (r) => {
+        if (r.offset < 0 || r.offset + r.caplen > r.buf.length) tally.outOfBounds++;
+        if (i % 6 === 3 && r.caplen > snaplen) tally.beyondSnaplen++;
+        decodePacket(r.buf, r.offset, r.offset + r.caplen, newDecodedPacketOnce);
+      });
+      if (stats instanceof PcapFormatError) tally.refused[stats.problem] = (tally.refused[stats.problem] ?? 0) + 1;
+      else {
+        tally.records += stats.records;
+        tally.truncated += stats.truncated;
+        tally.garbled += stats.garbled;
+        tally.snapped += stats.snapped;
+      }
+    }
+    console.log(`fuzz pcap headers: ${JSON.stringify(tally)}`);
+    for (const problem of ["short-header", "not-pcap", "pcapng", "version", "linktype"]) expect(tally.refused[problem], problem).toBeGreaterThan(0);
+    expect(tally.garbled).toBeGreaterThan(0); // the huge caplens, each skipped over
+    expect(tally.truncated).toBeGreaterThan(0);
+    expect(tally.beyondSnaplen).toBeGreaterThan(0); // read as they are: the bytes are there
+    expect(tally.outOfBounds).toBe(0);
+    expect(performance.now() - started).toBeLessThan(15_000);
+  }, 30_000);
 });
+
+const newDecodedPacketOnce = newDecodedPacket();

@@ -150,3 +150,27 @@ describe("findings engine", () => {
     expect(opened!.finding.finding.evidence).toEqual([{ packetIndex: 102, time: 100.002 }]);
   });
 });
+
+describe("findings from the hosts' own state (effective sysctls)", () => {
+  it("opens with the facts and resolves when the facts are read again fixed, without any packet", () => {
+    const rs2 = (arpIgnore: number) => ({
+      name: "rs2",
+      sysctls: {
+        "net.ipv4.conf.all.arp_ignore": arpIgnore, "net.ipv4.conf.eth0.arp_ignore": arpIgnore,
+        "net.ipv4.conf.all.arp_announce": 2, "net.ipv4.conf.eth0.arp_announce": 2,
+      },
+      interfaces: [
+        { name: "lo", up: true, linkType: "loopback", addresses: [{ address: VIP, prefixLen: 32 }] },
+        { name: "eth0", up: true, linkType: "ether", mac: M.rs2, addresses: [{ address: "192.0.2.12", prefixLen: 24 }] },
+      ],
+    });
+    const engine = new FindingsEngine({ ...DR, hostFacts: [rs2(0)] });
+    const opened = engine.evaluate(1);
+    expect(opened.map((e) => [e.type, e.finding.key])).toEqual([["opened", `sysctl-arp-ignore|192.0.2.12/${M.rs2}`]]);
+    expect(engine.evaluate(2)).toEqual([]); // still so: still open, no new event
+    engine.setSite({ ...DR, hostFacts: [rs2(1)] });
+    const resolved = engine.evaluate(3);
+    expect(resolved.map((e) => [e.type, e.finding.kind, e.finding.resolvedAt])).toEqual([["resolved", "sysctl-arp-ignore", 3]]);
+    expect(engine.counts.pushed).toBe(0);
+  });
+});
