@@ -5,11 +5,8 @@ import { Dashboard } from "./_components/dashboard";
 export const dynamic = "force-dynamic";
 
 export default async function HomePage() {
-  const queryClient = getQueryClient();
-  await Promise.all([
-    queryClient.prefetchQuery(trpc.ipvs.status.queryOptions()),
-    queryClient.prefetchQuery(trpc.host.info.queryOptions()),
-  ]);
+  // The first HTML already shows the latest sample; the page then follows the live stream.
+  await getQueryClient().prefetchQuery(trpc.dashboard.overview.queryOptions());
   return (
     <HydrateClient>
       <Dashboard />

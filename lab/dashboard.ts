@@ -4,8 +4,9 @@
 //   - the web server in the guest's root namespace, on the address qemu forwards a host port to.
 // They meet on the agent's Unix socket: a path in the file system, which network namespaces do not split.
 // Both are started through server/main.ts, exactly as `npm start` starts them, so the web server drops to the
-// lvsdash user.
-import { spawn, type ChildProcess } from "node:child_process";
+// lvsdash user. The data directory (history, accounts, audit log) is a fresh one in the guest's /run: the
+// host's own /var/lib/lvs-dashboard shows through the guest's overlay, with files the guest must not share.
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { request } from "node:http";
 
 import { guestAddress } from "./host/guest";
@@ -25,8 +26,10 @@ export interface LabDashboard {
 export interface LabDashboardOptions {
   socket?: string;
   port?: number;
-  /** Extra environment for both processes (e.g. LVSDASH_DATA_DIR). */
+  /** Extra environment for both processes. */
   env?: Record<string, string>;
+  /** Accounts created with `lvsdash user add` before the web server starts (none: the setup link is printed). */
+  accounts?: { name: string; role: "admin" | "viewer"; password: string }[];
   /** Called when a process stops on its own (not through restartWeb/stop). */
   onUnexpectedExit?: (name: string, how: string) => void;
   log?: (line: string) => void;
@@ -37,9 +40,20 @@ export async function startLabDashboard(site: Site, opts: LabDashboardOptions = 
   const port = opts.port ?? 3000;
   const log = opts.log ?? (() => {});
   const expected = new Set<ChildProcess>();
+  const dataDir = "/run/lvs-dashboard-data";
+  execFileSync("install", ["-d", "-m", "0750", "-o", "lvsdash", "-g", "lvsdash", dataDir]);
+  for (const a of opts.accounts ?? []) {
+    execFileSync(process.execPath, ["bin/lvsdash.js", "user", "add", a.name, "--role", a.role, "--data-dir", dataDir], {
+      input: `${a.password}\n`,
+      stdio: ["pipe", "inherit", "inherit"],
+    });
+  }
 
   const start = (name: string, argv: string[], env: Record<string, string>): ChildProcess => {
-    const p = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, ...opts.env, ...env } });
+    const p = spawn(argv[0]!, argv.slice(1), {
+      stdio: ["ignore", "inherit", "inherit"],
+      env: { ...process.env, LVSDASH_DATA_DIR: dataDir, ...opts.env, ...env },
+    });
     p.on("exit", (code, signal) => {
       if (!expected.has(p)) opts.onUnexpectedExit?.(name, code !== null ? `status ${code}` : `signal ${signal}`);
     });

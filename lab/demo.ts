@@ -1,6 +1,8 @@
 // `npm run lab`, the guest half: a DR site with three real servers and a client making steady requests, with
 // the dashboard running as that site's director's (lab/dashboard.ts). Runs until the host side is stopped
 // (Ctrl-C), which powers the guest off.
+import { randomBytes } from "node:crypto";
+
 import { startLabDashboard } from "./dashboard";
 import { buildSite } from "./site/site";
 
@@ -22,14 +24,18 @@ async function main(): Promise<void> {
   await site.startTraffic({ intervalMs: 300 });
   say("steady client traffic started (about 3 requests/s)");
   say("dashboard starting (the first start compiles for a while under emulation)");
+  // A fresh admin account for this demo only (the guest forgets it when it stops).
+  const password = randomBytes(9).toString("base64url");
   await startLabDashboard(site, {
+    accounts: [{ name: "admin", role: "admin", password }],
     log: say,
     onUnexpectedExit: (name, how) => {
       say(`${name} stopped (${how}): the demo ends`);
       process.exit(1);
     },
   });
-  say(`open http://127.0.0.1:${process.env.LVSDASH_LAB_PORT ?? 3000} on the host (Ctrl-C there stops everything)`);
+  say(`open http://127.0.0.1:${process.env.LVSDASH_LAB_PORT ?? 3000} on the host and sign in as admin / ${password}`);
+  say("(Ctrl-C there stops everything)");
 }
 
 main().catch((e: unknown) => {

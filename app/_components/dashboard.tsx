@@ -1,65 +1,53 @@
 "use client";
-// The first page: what the kernel under the agent says about IPVS, refreshed every 2 s.
+// The overview: every virtual service with its live numbers, pushed every second by the sampler over SSE
+// (dashboard.onSample); the first render comes from the dashboard.overview query the server prefetched.
 import { useQuery } from "@tanstack/react-query";
+import { useSubscription } from "@trpc/tanstack-react-query";
+import { useRef } from "react";
 
-import { useTRPC, type RouterOutputs } from "@/app/_trpc/react";
+import { useTRPC } from "@/app/_trpc/react";
 
-import { AgentDownBanner, Banner, ErrorBanner, IpvsUnavailableBanner } from "./banner";
-import { IpvsSummary, ServiceList, ServicesSkeleton } from "./services";
-
-const REFRESH_MS = 2000;
-
-/** The agent codes that mean "no agent to talk to", as opposed to an agent that answered with a failure. */
-const AGENT_DOWN = new Set(["unavailable", "permission_denied"]);
-
-interface QueryError {
-  message: string;
-  data?: { agentCode?: string | null } | null;
-}
-
-function isAgentDown(error: QueryError | null): boolean {
-  return AGENT_DOWN.has(error?.data?.agentCode ?? "");
-}
+import { ErrorBanner } from "./banner";
+import { appendSparkPoints, seedSparkPoints, type LiveOverview, type SparkPoint } from "./format";
+import { HistoryOffBanner, LiveState, NotLiveBanner, StaleBanner, newest, useLastLive } from "./live";
+import { NoServices, OverviewSummary, ServiceTable, ServicesSkeleton } from "./services";
 
 export function Dashboard() {
   const trpc = useTRPC();
-  const status = useQuery(trpc.ipvs.status.queryOptions(undefined, { refetchInterval: REFRESH_MS }));
-  const host = useQuery(trpc.host.info.queryOptions(undefined, { refetchInterval: REFRESH_MS * 5 }));
-  const agentDown = isAgentDown(status.error);
+  const first = useQuery(trpc.dashboard.overview.queryOptions());
+  const sub = useSubscription(trpc.dashboard.onSample.subscriptionOptions());
+  const view = newest(first.data, sub.data);
+  const live = useLastLive(view);
+  const history = useQuery(trpc.history.sparklines.queryOptions(undefined, { enabled: live !== undefined && live.history.recording, staleTime: Infinity }));
+  const sparks = useSparks(live, history.data?.series);
 
   return (
     <>
-      <LiveState live={!status.isError} loading={status.isPending} />
+      <LiveState conn={sub} view={view} />
       <main className="page">
-        {status.isPending ? (
-          <ServicesSkeleton />
-        ) : status.isError && !status.data ? (
-          agentDown ? (
-            <AgentDownBanner message={status.error.message} />
+        <header className="page-head">
+          <div>
+            <h2 className="page-title">Overview</h2>
+            <p className="page-sub">
+              Every virtual service on this director{live?.ipvsVersion ? ` · IPVS ${live.ipvsVersion}` : ""}
+              {live?.connTableSize ? ` · connection table ${live.connTableSize.toLocaleString("en-US")} buckets` : ""}
+            </p>
+          </div>
+        </header>
+        {!view ? (
+          first.isError ? (
+            <ErrorBanner title="Could not load the overview" message={first.error.message} />
           ) : (
-            <ErrorBanner title="Could not read the IPVS state" message={status.error.message} />
+            <ServicesSkeleton />
           )
-        ) : status.data ? (
+        ) : view.kind === "unavailable" || (view.kind === "down" && !live) ? (
+          <NotLiveBanner view={view} />
+        ) : live ? (
           <>
-            {status.isError ? (
-              <Banner
-                tone="warning"
-                title={agentDown ? "Lost contact with the agent: showing the last known state" : "Refresh failed: showing the last known state"}
-              >
-                <p className="sentence">{status.error.message}</p>
-              </Banner>
-            ) : null}
-            {status.data.available ? (
-              <>
-                <IpvsSummary table={status.data.table} />
-                <ServiceList services={status.data.table.services} />
-              </>
-            ) : (
-              <IpvsUnavailableBanner
-                reason={status.data.reason}
-                where={host.data ? `${host.data.hostname}, Linux ${host.data.kernelRelease}` : null}
-              />
-            )}
+            {view.kind === "down" ? <StaleBanner since={live.t} message={view.error.message} /> : null}
+            {!live.history.recording ? <HistoryOffBanner error={live.history.error} /> : null}
+            <OverviewSummary view={live} />
+            {live.services.length === 0 ? <NoServices /> : <ServiceTable view={live} sparks={sparks} />}
           </>
         ) : null}
       </main>
@@ -67,13 +55,17 @@ export function Dashboard() {
   );
 }
 
-function LiveState({ live, loading }: { live: boolean; loading: boolean }) {
-  return (
-    <div className="page-state">
-      <span className={`live ${loading ? "live--wait" : live ? "live--ok" : "live--down"}`}>
-        <span className="live__dot" aria-hidden="true" />
-        {loading ? "connecting" : live ? `live · every ${REFRESH_MS / 1000} s` : "not updating"}
-      </span>
-    </div>
-  );
+/** Sparkline points: the history query's last 5 minutes under the live samples appended since. */
+function useSparks(live: LiveOverview | undefined, history: Record<string, { t: number[]; conns: (number | null)[] }> | undefined): Record<string, SparkPoint[]> {
+  const state = useRef<{ seq: number; seeded: boolean; data: Record<string, SparkPoint[]> }>({ seq: -1, seeded: false, data: {} });
+  const s = state.current;
+  if (live && live.seq !== s.seq) {
+    s.seq = live.seq;
+    s.data = appendSparkPoints(s.data, live);
+  }
+  if (history && !s.seeded) {
+    s.seeded = true;
+    s.data = seedSparkPoints(s.data, history);
+  }
+  return s.data;
 }

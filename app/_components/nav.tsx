@@ -7,6 +7,8 @@ import { usePathname } from "next/navigation";
 
 import { useTRPC, type RouterOutputs } from "@/app/_trpc/react";
 
+import { UserMenu } from "./user-menu";
+
 /** The app's sections, in the order an admin needs them. */
 export const SECTIONS = [
   { href: "/", label: "Overview" },
@@ -37,7 +39,7 @@ export function TopBar() {
         </span>
         <div>
           <h1>LVS Dashboard</h1>
-          <p>{host.data ? `director ${host.data.hostname}` : "IPVS director"}</p>
+          <p>{host.data ? `${host.data.hostname} · Linux ${host.data.kernelRelease}` : "IPVS director"}</p>
         </div>
       </div>
       <nav className="topbar__nav" aria-label="Sections">
@@ -53,22 +55,10 @@ export function TopBar() {
         ))}
       </nav>
       <div className="topbar__facts">
-        {host.data ? (
-          <>
-            <Fact label="Kernel" value={host.data.kernelRelease} />
-            <Privileges host={host.data} />
-          </>
-        ) : null}
+        {host.data ? <Privileges host={host.data} /> : null}
+        <UserMenu />
       </div>
     </header>
-  );
-}
-
-function Fact({ label, value }: { label: string; value: string }) {
-  return (
-    <span className="fact">
-      <span className="fact__label">{label}</span> {value}
-    </span>
   );
 }
 

@@ -1,37 +1,50 @@
-// The virtual service table: a summary strip, then one card per service with its real servers.
+"use client";
+// The overview's pieces: the site-wide summary strip and the table of virtual services, one row each with its
+// live numbers and a sparkline of its new connections per second over the last five minutes.
+import Link from "next/link";
+import { memo } from "react";
+import { Line, LineChart, YAxis } from "recharts";
+
 import {
-  FORWARD_NAMES,
+  flagLabels,
+  formatBits,
   formatCount,
-  hostPort,
+  formatRate,
+  modeLabel,
   schedulerName,
   serviceAddress,
-  serviceKey,
-  sortRealServers,
+  servicePath,
   sortServices,
-  type IpvsTable,
-  type RealServer,
-  type Service,
+  type LiveOverview,
+  type ServiceSummary,
+  type SparkPoint,
 } from "./format";
 
-export function IpvsSummary({ table }: { table: IpvsTable }) {
-  const realServers = table.services.flatMap((s) => s.realServers);
-  const sum = (pick: (rs: RealServer) => number) => realServers.reduce((n, rs) => n + pick(rs), 0);
-  const cells: [string, string, string?][] = [
-    ["IPVS version", table.version],
-    ["Connection table", formatCount(table.connTableSize), "hash buckets"],
-    ["Virtual services", formatCount(table.services.length)],
-    ["Real servers", formatCount(realServers.length)],
-    ["Active connections", formatCount(sum((rs) => rs.activeConns))],
-    ["Inactive connections", formatCount(sum((rs) => rs.inactiveConns))],
+export function OverviewSummary({ view }: { view: LiveOverview }) {
+  const { totals } = view;
+  const r = totals.rate2s;
+  const cells: { label: string; value: string; unit?: string; warn?: boolean; id: string }[] = [
+    { id: "services", label: "Virtual services", value: formatCount(totals.services) },
+    {
+      id: "real-servers",
+      label: "Real servers in rotation",
+      value: `${formatCount(totals.realServersUp)} / ${formatCount(totals.realServers)}`,
+      warn: totals.realServersUp < totals.realServers,
+    },
+    { id: "active", label: "Active connections", value: formatCount(totals.active) },
+    { id: "inactive", label: "Inactive connections", value: formatCount(totals.inactive) },
+    { id: "conns", label: "New connections", value: formatRate(r?.conns), unit: "/s" },
+    { id: "in", label: "Throughput in", value: formatBits(r?.inBytes) },
+    { id: "out", label: "Throughput out", value: formatBits(r?.outBytes) },
   ];
   return (
-    <dl className="summary">
-      {cells.map(([label, value, unit]) => (
-        <div className="summary__cell" key={label}>
-          <dt>{label}</dt>
+    <dl className="summary" data-testid="site-totals">
+      {cells.map((c) => (
+        <div className={`summary__cell${c.warn ? " summary__cell--warn" : ""}`} key={c.id} data-metric={c.id}>
+          <dt>{c.label}</dt>
           <dd>
-            {value}
-            {unit ? <span className="summary__unit"> {unit}</span> : null}
+            {c.value}
+            {c.unit ? <span className="summary__unit"> {c.unit}</span> : null}
           </dd>
         </div>
       ))}
@@ -39,118 +52,135 @@ export function IpvsSummary({ table }: { table: IpvsTable }) {
   );
 }
 
-export function ServiceList({ services }: { services: readonly Service[] }) {
-  if (services.length === 0) {
-    return (
-      <section className="empty">
-        <h2>No virtual services yet</h2>
-        <p>IPVS is loaded, but this kernel has no virtual services. Create one with ipvsadm, for example:</p>
-        <pre>
-          {"ipvsadm -A -t 192.0.2.100:80 -s wrr\nipvsadm -a -t 192.0.2.100:80 -r 192.0.2.11:80 -g -w 1"}
-        </pre>
-        <p>It appears here within two seconds.</p>
-      </section>
-    );
-  }
+export function NoServices() {
   return (
-    <div className="services">
-      {sortServices(services).map((service) => (
-        <ServiceCard key={serviceKey(service)} service={service} />
-      ))}
-    </div>
+    <section className="empty">
+      <h2>No virtual services yet</h2>
+      <p>IPVS is loaded, but this director has no virtual services. Create one with ipvsadm, for example:</p>
+      <pre>{"ipvsadm -A -t 192.0.2.100:80 -s wrr\nipvsadm -a -t 192.0.2.100:80 -r 192.0.2.11:80 -g -w 1"}</pre>
+      <p>It appears here within a second, and its history starts then.</p>
+    </section>
   );
 }
 
-function ServiceCard({ service }: { service: Service }) {
-  const totalWeight = service.realServers.reduce((n, rs) => n + Math.max(rs.weight, 0), 0);
-  const active = service.realServers.reduce((n, rs) => n + rs.activeConns, 0);
-  const inactive = service.realServers.reduce((n, rs) => n + rs.inactiveConns, 0);
-  const scheduler = schedulerName(service.scheduler);
+export function ServiceTable({ view, sparks }: { view: LiveOverview; sparks: Record<string, SparkPoint[]> }) {
+  const { totals } = view;
   return (
-    <article className="service">
-      <header className="service__head">
-        <span className="proto">{service.protocol}</span>
-        <h3 className="service__addr">{serviceAddress(service)}</h3>
-        <span className="pill" title={scheduler ?? undefined}>
-          <b>{service.scheduler}</b>
-          {scheduler ? <span className="pill__note"> {scheduler}</span> : null}
-        </span>
-        {service.persistent ? (
-          <span className="pill pill--flag">
-            persistent {service.persistent.timeout} s
-            {service.persistent.netmask !== "255.255.255.255" && service.persistent.netmask !== "128"
-              ? ` · mask ${service.persistent.netmask}`
-              : ""}
-          </span>
-        ) : null}
-        {service.onePacket ? <span className="pill pill--flag">one-packet scheduling</span> : null}
-        <span className="service__totals">
-          <b>{formatCount(active)}</b> active · <b>{formatCount(inactive)}</b> inactive
-        </span>
+    <section className="card">
+      <header className="card__head">
+        <h2>Virtual services</h2>
+        <span className="card__note">rates over the last 2 s · sparkline: new connections/s, last 5 min</span>
       </header>
-      {service.realServers.length === 0 ? (
-        <p className="service__none">No real servers: every new connection to this service is dropped.</p>
-      ) : (
-        <table className="rs">
+      <div className="table-scroll">
+        <table className="grid" data-testid="services">
           <thead>
             <tr>
-              <th className="col-addr">Real server</th>
-              <th>Forwarding</th>
-              <th className="num">Weight</th>
-              <th className="share">Weight share</th>
+              <th>Virtual service</th>
+              <th>Scheduler</th>
+              <th>Mode</th>
+              <th className="num">Real servers</th>
               <th className="num">Active</th>
               <th className="num">Inactive</th>
+              <th className="num">Conns/s</th>
+              <th className="num">Throughput in / out</th>
+              <th className="spark-col">Last 5 min</th>
             </tr>
           </thead>
           <tbody>
-            {sortRealServers(service.realServers).map((rs) => (
-              <RealServerRow key={hostPort(rs.address, rs.port, rs.family)} rs={rs} totalWeight={totalWeight} />
+            {sortServices(view.services).map((s) => (
+              <ServiceRow key={s.key} s={s} spark={sparks[s.key]} />
             ))}
           </tbody>
+          <tfoot>
+            <tr data-testid="services-total">
+              <td colSpan={3}>
+                <b>Site total</b>{" "}
+                <span className="muted">
+                  · {formatCount(totals.services)} service{totals.services === 1 ? "" : "s"}
+                </span>
+              </td>
+              <td className="num">
+                {formatCount(totals.realServersUp)} / {formatCount(totals.realServers)}
+              </td>
+              <td className="num">{formatCount(totals.active)}</td>
+              <td className="num">{formatCount(totals.inactive)}</td>
+              <td className="num">{formatRate(totals.rate2s?.conns)}</td>
+              <td className="num">
+                {formatBits(totals.rate2s?.inBytes)} <span className="muted">/</span> {formatBits(totals.rate2s?.outBytes)}
+              </td>
+              <td />
+            </tr>
+          </tfoot>
         </table>
-      )}
-    </article>
+      </div>
+    </section>
   );
 }
 
-function RealServerRow({ rs, totalWeight }: { rs: RealServer; totalWeight: number }) {
-  const share = totalWeight > 0 ? Math.max(rs.weight, 0) / totalWeight : 0;
-  const quiesced = rs.weight === 0;
+function ServiceRow({ s, spark }: { s: ServiceSummary; spark: SparkPoint[] | undefined }) {
+  const flags = flagLabels(s);
+  const sched = schedulerName(s.scheduler);
+  const down = s.realServers.up === 0;
   return (
-    <tr className={quiesced ? "rs--quiesced" : undefined}>
-      <td className="mono">
-        {hostPort(rs.address, rs.port, rs.family)}
-        {quiesced ? <span className="tag tag--muted">quiesced</span> : null}
-      </td>
+    <tr data-testid="service-row" data-key={s.key}>
       <td>
-        {FORWARD_NAMES[rs.forward]}
-        {FORWARD_NAMES[rs.forward] !== rs.forward ? <span className="kernel-name">{rs.forward}</span> : null}
-      </td>
-      <td className="num">{rs.weight}</td>
-      <td className="share">
-        <div className="share__cell">
-          <span className="bar" aria-hidden="true">
-            <span className="bar__fill" style={{ width: `${(share * 100).toFixed(1)}%` }} />
-          </span>
-          <span className="bar__label">{(share * 100).toFixed(0)}%</span>
+        <div className="svc">
+          <span className="proto">{s.protocol}</span>
+          <Link className="svc__addr mono" href={servicePath(s.key)}>
+            {serviceAddress(s)}
+          </Link>
         </div>
+        {flags.length ? <div className="svc__flags">{flags.join(" · ")}</div> : null}
       </td>
-      <td className="num">{formatCount(rs.activeConns)}</td>
-      <td className="num">{formatCount(rs.inactiveConns)}</td>
+      <td title={sched ?? undefined}>
+        <b className="mono">{s.scheduler}</b>
+        {sched ? <span className="muted small"> {sched}</span> : null}
+      </td>
+      <td>{modeLabel(s.forward)}</td>
+      <td className={`num${down ? " text-err" : s.realServers.up < s.realServers.total ? " text-warn" : ""}`} data-metric="real-servers">
+        {s.realServers.up} / {s.realServers.total}
+      </td>
+      <td className="num" data-metric="active" data-value={s.active}>
+        {formatCount(s.active)}
+      </td>
+      <td className="num" data-metric="inactive" data-value={s.inactive}>
+        {formatCount(s.inactive)}
+      </td>
+      <td className="num" data-metric="conns" data-value={s.rate2s?.conns ?? ""}>
+        {formatRate(s.rate2s?.conns)}
+      </td>
+      <td className="num">
+        {formatBits(s.rate2s?.inBytes)} <span className="muted">/</span> {formatBits(s.rate2s?.outBytes)}
+      </td>
+      <td className="spark-col">
+        <Sparkline points={spark} />
+      </td>
     </tr>
   );
 }
 
+/** A small line of the last few minutes; memoized on its points array (a new array only when a point came). */
+const Sparkline = memo(function Sparkline({ points }: { points: SparkPoint[] | undefined }) {
+  if (!points || points.filter((p) => p.v !== null).length < 2) {
+    return <span className="spark spark--empty">collecting…</span>;
+  }
+  return (
+    <span className="spark" data-testid="sparkline" data-points={points.length}>
+      <LineChart width={132} height={30} data={points} margin={{ top: 3, right: 2, bottom: 3, left: 2 }}>
+        <YAxis hide domain={[0, "dataMax"]} />
+        <Line type="monotone" dataKey="v" stroke="var(--accent)" strokeWidth={1.6} dot={false} isAnimationActive={false} connectNulls />
+      </LineChart>
+    </span>
+  );
+});
+
 export function ServicesSkeleton() {
   return (
-    <div className="services" aria-busy="true" aria-label="Loading the virtual service table">
-      {[0, 1].map((i) => (
-        <article className="service service--skeleton" key={i}>
-          <div className="skeleton skeleton--title" />
-          <div className="skeleton" />
-          <div className="skeleton" />
-        </article>
+    <section className="card" aria-busy="true" aria-label="Loading the virtual services">
+      <div className="skeleton skeleton--title" />
+      {[0, 1, 2, 3].map((i) => (
+        <div className="skeleton" key={i} />
       ))}
-    </div>
+    </section>
   );
 }

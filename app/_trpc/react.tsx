@@ -1,8 +1,8 @@
 "use client";
-// The browser's tRPC client: a React provider, the useTRPC hook (queryOptions for @tanstack/react-query),
+// The browser's tRPC client (queries and mutations batched over HTTP, subscriptions over SSE): a React provider, the useTRPC hook (queryOptions for @tanstack/react-query),
 // and the typed RouterInputs / RouterOutputs of the app's router.
 import { QueryClientProvider, type QueryClient } from "@tanstack/react-query";
-import { createTRPCClient, httpBatchStreamLink, loggerLink } from "@trpc/client";
+import { createTRPCClient, httpBatchStreamLink, httpSubscriptionLink, loggerLink, splitLink } from "@trpc/client";
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
 import { createTRPCContext } from "@trpc/tanstack-react-query";
 import { useState, type ReactNode } from "react";
@@ -36,7 +36,13 @@ export function TRPCReactProvider({ children }: { children: ReactNode }) {
           enabled: (op) =>
             process.env.NODE_ENV === "development" || (op.direction === "down" && op.result instanceof Error),
         }),
-        httpBatchStreamLink({ url: "/api/trpc" }),
+        // Subscriptions (the live samples) over Server-Sent Events: the browser's EventSource reconnects by
+        // itself after a lost connection, and the subscription's status says "connecting" while it is down.
+        splitLink({
+          condition: (op) => op.type === "subscription",
+          true: httpSubscriptionLink({ url: "/api/trpc" }),
+          false: httpBatchStreamLink({ url: "/api/trpc" }),
+        }),
       ],
     }),
   );

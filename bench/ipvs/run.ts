@@ -10,13 +10,14 @@
 //      against the naive split/regex reader.
 //
 // Started from the host by bench/ipvs/launch.ts (npm run bench:ipvs). Options: --services 1000,10000
-// --conns 50000,100000 --runs 5 --conn-runs 2,1 --sockets 1,4,8 --parse-lines 1000000 --parse-runs 3 --skip a,b,c
+// --conns 50000,100000 --runs 5 --conn-runs 2,1 --sockets 16,8+1w --parse-lines 1000000 --parse-runs 3 --skip a,b,c
 // Results: a table on stdout, JSON in $LAB_ARTIFACTS/bench-ipvs.json.
 import { spawn, spawnSync, execFileSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openIpvsClient, type IpvsTransportOptions } from "@/server/kernel/genl/ipvs";
 import { type UdpSiteSpec, buildUdpSite, sh, udpFloodArgs } from "./conn-site";
+import { servicesRules } from "./tables";
 import { benchParse, entryLines, expandRecorded, fixtureConnLines, type ParseBench } from "./parse";
 import {
   type Sample,
@@ -48,8 +49,17 @@ const CONN_RUNS = list(option("conn-runs", "2,1"));
 const PARSE_LINES = Number(option("parse-lines", "1000000"));
 const PARSE_RUNS = Number(option("parse-runs", "3"));
 const SKIP = new Set(option("skip", "").split(","));
-/** Socket pools to time the snapshot with (openIpvsClient({ sockets })). */
-const SOCKETS = list(option("sockets", "1,4,8"));
+/** Transports to time the snapshot with: "16" = 16 sockets of the main thread; "8+1w" = 8 of them and one
+ *  worker thread with its own 8 (openIpvsClient({ sockets, workers })); "0+1w" = the worker's alone. */
+const SOCKETS = option("sockets", "16,8+1w").split(",").filter(Boolean);
+function variantOf(spec: string): SnapshotVariant {
+  const m = /^(\d+)(?:\+(\d+)w)?$/.exec(spec);
+  if (!m) throw new Error(`--sockets: "${spec}" is not N or N+Mw`);
+  const sockets = Number(m[1]);
+  const workers = Number(m[2] ?? 0);
+  const label = `snapshot, ${sockets} socket${sockets === 1 ? "" : "s"}${workers ? ` + ${workers} worker${workers === 1 ? "" : "s"}` : ""}`;
+  return { label, transport: { sockets, workers } };
+}
 const ARTIFACTS = process.env.LAB_ARTIFACTS ?? "/tmp/bench-ipvs";
 mkdirSync(ARTIFACTS, { recursive: true });
 
@@ -58,17 +68,6 @@ const shIn = (script: string, input: string) => execFileSync("sh", ["-ec", scrip
 
 // ---------------------------------------------------------------------------------------------------------
 // a. Snapshot against ipvsadm -Ln --stats
-
-/** ipvsadm-restore input: n TCP services (198.51.100.1-250, ports from 1000) x 4 real servers (-g). */
-function servicesRules(n: number, reals = 4): string {
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const vip = `198.51.100.${1 + (i % 250)}:${1000 + Math.floor(i / 250)}`;
-    out.push(`-A -t ${vip} -s wlc`);
-    for (let r = 0; r < reals; r++) out.push(`-a -t ${vip} -r 192.0.2.${11 + r}:${1000 + Math.floor(i / 250)} -g -w 1`);
-  }
-  return `${out.join("\n")}\n`;
-}
 
 interface SnapshotVariant {
   label: string;
@@ -277,7 +276,7 @@ log(`IPVS benchmark on ${results.machine.kernel}, ${results.machine.cpus} CPUs, 
 results.spawnBaseline = spawnBaseline(5);
 log(`process start through busybox time (true): wall ${fmtMs(results.spawnBaseline.wallMs)}`);
 
-const VARIANTS: SnapshotVariant[] = SOCKETS.map((n) => ({ label: `snapshot, ${n} socket${n === 1 ? "" : "s"}`, transport: { sockets: n } }));
+const VARIANTS: SnapshotVariant[] = SOCKETS.map(variantOf);
 
 if (!SKIP.has("a")) {
   for (const n of SERVICE_SIZES) {

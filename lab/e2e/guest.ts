@@ -17,6 +17,12 @@ import { buildSite } from "../site/site";
 export const ORACLE_PORT = 3001;
 const DASHBOARD_PORT = 3000;
 
+function requiredEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set (test/e2e/lab.ts sets it)`);
+  return value;
+}
+
 function say(line: string): void {
   process.stdout.write(`[e2e-guest] ${line}\n`);
 }
@@ -68,6 +74,11 @@ async function main(): Promise<void> {
 
   dashboard = await startLabDashboard(site, {
     port: DASHBOARD_PORT,
+    // Passwords chosen by the host side (test/e2e/lab.ts) for this run only.
+    accounts: [
+      { name: "e2e-admin", role: "admin", password: requiredEnv("E2E_ADMIN_PASSWORD") },
+      { name: "e2e-viewer", role: "viewer", password: requiredEnv("E2E_VIEWER_PASSWORD") },
+    ],
     log: say,
     onUnexpectedExit: (name, how) => {
       say(`${name} stopped (${how}): the e2e guest ends`);

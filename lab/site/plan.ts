@@ -145,25 +145,27 @@ export function planSite(input: SiteSpec, opts: PlanOptions = {}): SitePlan {
         iface("dir", "eth0", "lan", ADDR.dip, "01"),
         ...(natLike ? [iface("dir", "eth1", "inner", ADDR.dirInner, "01")] : []),
       ],
-      extraAddresses: [{ address: ADDR.vip, prefixLen: 32, ifname: "eth0" }],
+      extraAddresses: spec.bare ? [] : [{ address: ADDR.vip, prefixLen: 32, ifname: "eth0" }],
       defaultGateway: ADDR.router,
       // DR and TUN directors only receive: they need no forwarding. NAT and FULLNAT route the replies back.
-      sysctls: { ...base, "net.ipv4.ip_forward": natLike ? "1" : "0" },
+      sysctls: { ...base, "net.ipv4.ip_forward": natLike && !spec.bare ? "1" : "0" },
     }),
   ];
   spec.realServers.forEach((rs, i) => {
     const octet = `1${i + 1}`;
     const rip = natLike ? `198.51.100.${octet}` : `192.0.2.${octet}`;
     const sysctls: Record<string, string> = { ...base, "net.ipv4.ip_forward": "0" };
-    if (!natLike) Object.assign(sysctls, arpSysctls("eth0", true));
+    if (!natLike && !spec.bare) Object.assign(sysctls, arpSysctls("eth0", true));
     const extra =
-      spec.mode === "dr" ? [{ address: ADDR.vip, prefixLen: 32, ifname: "lo" }]
+      spec.bare ? []
+      : spec.mode === "dr" ? [{ address: ADDR.vip, prefixLen: 32, ifname: "lo" }]
       : spec.mode === "tun" ? [{ address: ADDR.vip, prefixLen: 32, ifname: "tunl0" }]
       : [];
     hosts.push(host(rs.name, "real-server", {
       interfaces: [iface(rs.name, "eth0", natLike ? "inner" : "lan", rip, octet)],
       extraAddresses: extra,
-      defaultGateway: healthyRsGateway(spec.mode),
+      // Bare NAT real servers have no default route: the wizard's real-server script points it at the DIP.
+      defaultGateway: spec.bare && spec.mode === "nat" ? null : healthyRsGateway(spec.mode),
       sysctls,
       realServer: { weight: rs.weight, port: rs.port, rip },
     }));
@@ -184,7 +186,7 @@ export function planSite(input: SiteSpec, opts: PlanOptions = {}): SitePlan {
     { title: "namespaces, bridges and links", needs: "base", script: linksScript(hosts, bridges) },
     ...hosts.map((h) => ({ title: `${h.node}: sysctls, addresses, routes`, needs: "base" as const, script: nodeScript(h) })),
   ];
-  if (spec.mode === "tun") {
+  if (spec.mode === "tun" && !spec.bare) {
     steps.push({
       title: "real servers: ipip tunnel endpoint (tunl0 with the VIP)",
       needs: "ipip",
@@ -199,10 +201,10 @@ export function planSite(input: SiteSpec, opts: PlanOptions = {}): SitePlan {
   }
   steps.push({ title: "real servers: HTTP", needs: "base", script: httpScript(hosts, workDir) });
   const dir = byNode.get("dir")!;
-  if (spec.mode === "fullnat") {
+  if (spec.mode === "fullnat" && !spec.bare) {
     steps.push({ title: "director: FULLNAT source NAT towards the real servers", needs: "nft", script: snatScript(dir) });
   }
-  steps.push({ title: "director: IPVS service", needs: "ipvs", script: ipvsScript(spec, dir, hosts) });
+  if (!spec.bare) steps.push({ title: "director: IPVS service", needs: "ipvs", script: ipvsScript(spec, dir, hosts) });
   for (const fault of spec.faults) {
     steps.push({ title: `fault ${faultKey(fault)}: on`, needs: faultNeeds(fault), script: faults[faultKey(fault)]!.on });
   }

@@ -49,6 +49,10 @@ export interface SiteSpec {
   vipPort?: number;
   /** Faults the site is built with; any fault valid for the mode can also be toggled later. */
   faults?: Fault[];
+  /** Namespaces, links, addresses, routes and HTTP servers only: no IPVS service, no VIP anywhere, no LVS
+   *  sysctls (ARP suppression, ip_forward on the director, tunl0, conntrack), no SNAT rule, and NAT real servers
+   *  without a default route. What a wizard starts from. No faults. */
+  bare?: boolean;
 }
 
 /** A SiteSpec with every default filled in and every rule checked. */
@@ -60,6 +64,7 @@ export interface ResolvedSpec {
   protocol: "tcp";
   vipPort: number;
   faults: Fault[];
+  bare: boolean;
 }
 
 export const DEFAULT_REAL_SERVERS: readonly RealServerSpec[] = [
@@ -148,8 +153,9 @@ export function resolveSpec(spec: SiteSpec): ResolvedSpec {
   });
 
   const resolved: ResolvedSpec = {
-    name: spec.name, mode: spec.mode, realServers, scheduler, protocol: "tcp", vipPort, faults: [],
+    name: spec.name, mode: spec.mode, realServers, scheduler, protocol: "tcp", vipPort, faults: [], bare: spec.bare ?? false,
   };
+  if (resolved.bare && spec.faults?.length) throw new SiteSpecError("a bare site carries no faults (it has no LVS set-up to break)");
   const keys = new Set<string>();
   for (const fault of spec.faults ?? []) {
     checkFault(resolved, fault);

@@ -23,6 +23,15 @@ import { z } from "zod";
 import type { ServiceWithDestinations } from "@/server/ipvs/netlink/types";
 import type { ProcIpVsTable } from "@/server/ipvs/proc/services";
 import type { IpVsCounters } from "@/server/ipvs/proc/stats";
+import type { IpvsSnapshotData } from "@/server/ipvs/snapshot/agent";
+import type { IpvsCountersData } from "@/server/live/counters";
+import { connQueryInput, type ConnsQueryResult, type ConnsRefreshResult, type ConnsStatus } from "@/server/ipvs/conntable/ops";
+import { INTERFACE_NAME, MAX_INTERFACES } from "@/server/capture/live/limits";
+import { SESSION_ID, type CaptureStatus, type EvidenceFile, type FindingsReport } from "@/server/diagnostics/live";
+import type { SiteContext } from "@/server/diagnostics/types";
+import { rulesImportInput, type RulesImportResult } from "@/server/ipvs/keepalived/rules-io";
+import { drainIdInput, drainStartInput, type DrainStatus } from "@/server/ipvs/drain/drain";
+import { wizardApplyInput, wizardIdInput, wizardInput, type PreflightProblem, type WizardReview, type WizardStatus } from "@/server/wizards/protocol";
 
 // ---------------------------------------------------------------------------------------------------------
 // 1. Operation outputs
@@ -57,7 +66,7 @@ export interface HostInfo {
 // 2. The operation table
 // ---------------------------------------------------------------------------------------------------------
 
-interface OpSpec<Input extends z.ZodType, Output> {
+export interface OpSpec<Input extends z.ZodType, Output> {
   /** Validated by the dispatcher before the handler runs; use .strict() objects so unknown keys are refused. */
   input: Input;
   /** The agent answers `timeout` after this long; the client waits a little longer before giving up. */
@@ -67,7 +76,7 @@ interface OpSpec<Input extends z.ZodType, Output> {
 }
 
 /** Declares an op whose handler returns Output: op<IpvsStatus>()({ input, timeoutMs }). */
-function op<Output>() {
+export function op<Output>() {
   return <Input extends z.ZodType>(spec: { input: Input; timeoutMs: number }): OpSpec<Input, Output> => spec;
 }
 
@@ -80,6 +89,63 @@ export const AGENT_OPS = {
   "ipvs.metrics": op<IpvsMetricsData>()({ input: noInput, timeoutMs: 10_000 }),
   /** Hostname, kernel release and the agent's privileges. */
   "host.info": op<HostInfo>()({ input: noInput, timeoutMs: 5_000 }),
+  /** The whole director over netlink (server/ipvs/snapshot/agent.ts has the shape): { available: true, snapshot:
+   *  { takenAt, info (GET_INFO), timeouts (GET_CONFIG), daemons (GET_DAEMON), services: ServiceWithDestinations[]
+   *  in ipvsadm's order, each with stats { conns, inPkts, outPkts, inBytes, outBytes, cps, inPps, outPps, inBps,
+   *  outBps: bigint; width: 64 | 32 } } } or { available: false, reason }. `unknown` attributes are emptied. */
+  "ipvs.snapshot": op<IpvsSnapshotData>()({ input: noInput, timeoutMs: 30_000 }),
+  /** The live sampler's read, every second (server/live/counters.ts has the shape): the same netlink snapshot as
+   *  ipvs.snapshot, as { available: true, frame: { takenAt, version, table | null, counters, conns, narrow,
+   *  missing } }: the table (services, real servers, weights, flags, info, timeouts, daemons) only when its
+   *  version (a hash) is not `table`, the one the caller holds; the u64 counters as [hi, lo] u32 number pairs in
+   *  flat arrays, so that the reply needs no bigint tags. */
+  "ipvs.counters": op<IpvsCountersData>()({
+    input: z.object({ table: z.string().max(64).nullable().default(null) }).strict(),
+    timeoutMs: 30_000,
+  }),
+  /** The connection table as the background refresher last read it (server/ipvs/conntable/ops.ts): summary, age,
+   *  progress of the pass in flight. Never reads /proc/net/ip_vs_conn itself. */
+  "conns.status": op<ConnsStatus>()({ input: noInput, timeoutMs: 10_000 }),
+  /** A filtered page of the last completed pass (null before the first). Never reads the table. */
+  "conns.query": op<ConnsQueryResult>()({ input: connQueryInput, timeoutMs: 10_000 }),
+  /** Asks for a pass now (joins the one in flight) and returns at once: a change, so a tRPC mutation. */
+  "conns.refresh": op<ConnsRefreshResult>()({ input: noInput, timeoutMs: 10_000 }),
+  /** Live capture and diagnostics (server/capture/live/ops.ts): start a session on the named interfaces (the
+   *  filter comes from the agent's own IPVS table), stop it, and its status. start/stop change state. */
+  "capture.start": op<CaptureStatus>()({
+    input: z.object({ interfaces: z.array(z.string().regex(INTERFACE_NAME)).min(1).max(MAX_INTERFACES) }).strict(),
+    timeoutMs: 15_000,
+  }),
+  "capture.stop": op<CaptureStatus>()({ input: noInput, timeoutMs: 5_000 }),
+  "capture.status": op<CaptureStatus>()({ input: noInput, timeoutMs: 5_000 }),
+  /** Findings of the capture session: events after the cursor `since`, open and resolved ones. */
+  "diagnostics.findings": op<FindingsReport>()({
+    input: z.object({ since: z.number().int().nonnegative().default(0) }).strict(),
+    timeoutMs: 5_000,
+  }),
+  /** One finding's evidence packets as a small pcap (base64), by session id and finding number. */
+  "diagnostics.evidence": op<EvidenceFile>()({
+    input: z.object({ session: z.string().regex(SESSION_ID), ref: z.number().int().min(1).max(999_999_999) }).strict(),
+    timeoutMs: 5_000,
+  }),
+  /** The site (VIPs, modes, real servers, MACs) from the agent's IPVS table: for analysing an uploaded capture. */
+  "diagnostics.site": op<SiteContext>()({ input: noInput, timeoutMs: 10_000 }),
+  /** Wizards (server/wizards/protocol.ts): preflight and plan read the director; apply starts a change (poll
+   *  status), confirm keeps it, rollback undoes it; unconfirmed, the agent rolls it back by itself. */
+  "wizard.preflight": op<PreflightProblem[]>()({ input: wizardInput, timeoutMs: 30_000 }),
+  "wizard.plan": op<WizardReview>()({ input: wizardInput, timeoutMs: 30_000 }),
+  "wizard.apply": op<WizardStatus>()({ input: wizardApplyInput, timeoutMs: 30_000 }),
+  "wizard.status": op<WizardStatus>()({ input: noInput, timeoutMs: 5_000 }),
+  "wizard.confirm": op<WizardStatus>()({ input: wizardIdInput, timeoutMs: 5_000 }),
+  "wizard.rollback": op<WizardStatus>()({ input: wizardIdInput, timeoutMs: 120_000 }),
+  /** Import of ipvsadm-save or keepalived.conf rules (server/ipvs/keepalived/rules-io.ts): dryRun plans against
+   *  the live table; with the plan's fingerprint it applies it (rolled back on a refusal). */
+  "ipvs.import": op<RulesImportResult>()({ input: rulesImportInput, timeoutMs: 60_000 }),
+  /** Draining a real server (server/ipvs/drain/drain.ts): weight 0, watched until its active connections are
+   *  gone, then removed; the agent does it in the background, drain.list shows progress, cancel restores. */
+  "drain.start": op<DrainStatus>()({ input: drainStartInput, timeoutMs: 10_000 }),
+  "drain.cancel": op<DrainStatus>()({ input: drainIdInput, timeoutMs: 30_000 }),
+  "drain.list": op<DrainStatus[]>()({ input: noInput, timeoutMs: 5_000 }),
 };
 
 export type OpName = keyof typeof AGENT_OPS;
@@ -183,15 +249,24 @@ export const replyEnvelope = z.union([
   }),
 ]);
 
-/** One message as a line, bigint as {"$bigint":"..."}. */
+/** One message as a line, bigint as {"$bigint":"..."}. A message without bigint is written without the replacer
+ *  (a call per value): JSON.stringify throws a TypeError at the first bigint, and only then is it tagged. */
 export function encodeLine(message: RequestEnvelope | ReplyEnvelope): string {
+  try {
+    return `${JSON.stringify(message)}\n`;
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+  }
   return `${JSON.stringify(message, (_key, value: unknown) =>
     typeof value === "bigint" ? { $bigint: value.toString() } : value,
   )}\n`;
 }
 
-/** Parses one line (without its "\n"); throws SyntaxError when it is not JSON. */
+/** Parses one line (without its "\n"); throws SyntaxError when it is not JSON. A line without the text "bigint"
+ *  has no tagged value (JSON.stringify never escapes ASCII letters), so it is parsed without the reviver, which
+ *  costs a call per value: ipvs.counters' replies (a few hundred thousand numbers) take that path. */
 export function decodeLine(line: string): unknown {
+  if (!line.includes("bigint")) return JSON.parse(line);
   return JSON.parse(line, (_key, value: unknown) => {
     if (value !== null && typeof value === "object" && !Array.isArray(value)) {
       const keys = Object.keys(value);

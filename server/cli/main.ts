@@ -88,6 +88,40 @@ export const COMMANDS: Record<string, CliCommand> = {
 `,
     load: () => import("./commands/analyze"),
   },
+  "rs-agent": {
+    summary: "run the real-server agent: facts and real-server steps over HTTP(S) with a token",
+    usage: `usage: lvsdash rs-agent --listen HOST[:PORT] [--token-file PATH] [--cert PEM --key PEM] [--state-dir DIR]
+
+  Serves this real server's side of a site to a paired dashboard, headless (no web UI): its
+  addresses, routes and ARP/rp_filter sysctls (rs.facts), and the wizard's real-server steps
+  with an undo journal, rolled back unless the dashboard confirms in time. Runs as root.
+    --listen HOST[:PORT]   the management address (default port 9443)      LVSDASH_RS_LISTEN
+    --token-file PATH      bearer token; created with a new token, printed once, on first start
+                           (default /etc/lvs-dashboard/rs-token)            LVSDASH_RS_TOKEN_FILE
+                           or the token itself in                           LVSDASH_RS_TOKEN
+    --cert PEM --key PEM   HTTPS (prints the certificate's SHA-256 to pin when pairing)
+    --state-dir DIR        the journal of an unconfirmed change, rolled back at the next start
+                           if the agent died (default /var/lib/lvs-dashboard-rs)  LVSDASH_RS_STATE_DIR
+`,
+    load: () => import("./commands/rs-agent"),
+  },
+  user: {
+    summary: "the dashboard's accounts: add, list, remove, passwd, role",
+    usage: `usage: lvsdash user add NAME [--role admin|viewer] | list | remove NAME | passwd NAME | role NAME ROLE
+                    [--data-dir DIR]
+
+  Manages the web dashboard's users in the data directory (LVSDASH_DATA_DIR, else
+  /var/lib/lvs-dashboard). The password is asked twice on the terminal, without echo, or read
+  from the first line of stdin (never from the command line):
+      lvsdash user add alice --role admin
+      printf '%s\\n' "$PW" | lvsdash user add bob --role viewer
+  passwd and remove end the user's sessions. The last admin cannot be removed or demoted.
+  Run as root, it leaves the files to the lvsdash user the web server runs as.
+    --role ROLE      admin (may change the director) or viewer (reads only); default viewer
+    --data-dir DIR   another data directory
+`,
+    load: () => import("./commands/user"),
+  },
 };
 
 function mainUsage(): string {

@@ -16,6 +16,8 @@ export const PROC_FILES = {
   "sys/kernel/hostname": "sys/kernel/hostname",
   /** Uid and capability sets (CapEff) of the agent itself. */
   "self/status": "self/status",
+  /** The IPv4 neighbour table: the real servers' MACs for live diagnostics (server/capture/live/site.ts). */
+  "net/arp": "net/arp",
 } as const;
 
 export type ProcFile = keyof typeof PROC_FILES;

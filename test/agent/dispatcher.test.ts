@@ -3,15 +3,17 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { createDispatcher, type OpContext, type OpHandlers } from "@/server/agent/dispatcher";
 import { AGENT_OPS, AgentError, type HostInfo } from "@/server/agent/protocol";
 
+import { fakeHandlers } from "./fake-handlers";
+
 const HOST: HostInfo = { hostname: "director", kernelRelease: "6.1.0-56-amd64", uid: 0, capNetAdmin: true };
 
 function handlers(overrides: Partial<OpHandlers> = {}): OpHandlers {
-  return {
+  return fakeHandlers({
     "ipvs.status": async () => ({ available: false, reason: "no ip_vs" }),
     "ipvs.metrics": async () => ({ available: false, reason: "no ip_vs" }),
     "host.info": async () => HOST,
     ...overrides,
-  };
+  });
 }
 
 afterEach(() => {

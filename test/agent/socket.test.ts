@@ -12,6 +12,8 @@ import { createDispatcher, type OpHandlers } from "@/server/agent/dispatcher";
 import { AgentError, decodeLine, encodeLine, type AgentExchange, type HostInfo } from "@/server/agent/protocol";
 import { listenUnix, type UnixServer } from "@/server/agent/server";
 
+import { fakeHandlers } from "./fake-handlers";
+
 const HOST: HostInfo = { hostname: "director", kernelRelease: "6.1.0-56-amd64", uid: 0, capNetAdmin: true };
 
 let dir: string;
@@ -30,12 +32,14 @@ afterEach(async () => {
 });
 
 async function startAgent(handlers: Partial<OpHandlers> = {}, maxRequestBytes?: number): Promise<UnixServer> {
-  const exchange = createDispatcher({
-    "ipvs.status": async () => ({ available: false, reason: "no ip_vs here" }),
-    "ipvs.metrics": async () => ({ available: false, reason: "no ip_vs here" }),
-    "host.info": async () => HOST,
-    ...handlers,
-  });
+  const exchange = createDispatcher(
+    fakeHandlers({
+      "ipvs.status": async () => ({ available: false, reason: "no ip_vs here" }),
+      "ipvs.metrics": async () => ({ available: false, reason: "no ip_vs here" }),
+      "host.info": async () => HOST,
+      ...handlers,
+    }),
+  );
   const server = await listenUnix({ path: socketPath, exchange, maxRequestBytes });
   cleanups.push(() => server.close());
   return server;

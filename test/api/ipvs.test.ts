@@ -11,6 +11,8 @@ import { GENERIC_MESSAGE } from "@/server/api/errors";
 import { appRouter, createCaller } from "@/server/api/root";
 import { parseProcIpVs } from "@/server/ipvs/proc/services";
 
+import { signedIn } from "../auth/context";
+
 // What the agent returns on the recorded DR director (shared/cases/dr): a real /proc/net/ip_vs.
 const TABLE: IpvsStatus = {
   available: true,
@@ -24,7 +26,7 @@ function fakeAgent(reply: (request: AgentRequest) => AgentReply | Promise<AgentR
     requests.push(request);
     return reply(request);
   };
-  return { caller: createCaller({ agent: createAgentClient(exchange) }), requests, exchange };
+  return { caller: createCaller(signedIn({ agent: createAgentClient(exchange) })), requests, exchange };
 }
 
 const failWith = (code: AgentErrorCode, message: string) => (): AgentReply => ({ ok: false, error: { code, message } });
@@ -81,7 +83,7 @@ describe("error mapping", () => {
     vi.resetModules();
     const copy = await import("@/server/agent/client");
     expect(copy.createAgentClient).not.toBe(createAgentClient);
-    const caller = createCaller({ agent: copy.createAgentClient(async () => failWith("unavailable", notRunning)()) });
+    const caller = createCaller(signedIn({ agent: copy.createAgentClient(async () => failWith("unavailable", notRunning)()) }));
     await expect(caller.ipvs.status()).rejects.toMatchObject({ code: "SERVICE_UNAVAILABLE", message: notRunning });
   });
 
@@ -110,7 +112,7 @@ describe("error mapping", () => {
         endpoint: "/api/trpc",
         req: new Request("http://localhost/api/trpc/ipvs.status"),
         router: appRouter,
-        createContext: () => ({ agent: createAgentClient(exchange) }),
+        createContext: () => signedIn({ agent: createAgentClient(exchange) }),
         onError: ({ error }) => logged.push(error.cause),
       });
       expect(response.status).toBe(status);

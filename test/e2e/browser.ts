@@ -2,7 +2,7 @@
 // and the oracle's answers from the lab guest.
 import { join } from "node:path";
 
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type Locator, type Page } from "playwright-core";
 import { inject } from "vitest";
 
 import { artifactsDir } from "./lab";
@@ -20,6 +20,16 @@ export async function newPage(browser: Browser): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
   page.setDefaultTimeout(60_000);
   return page;
+}
+
+/** Signs in through the login page as the run's admin or viewer; resolves on the page it lands on. */
+export async function signIn(page: Page, who: "admin" | "viewer"): Promise<void> {
+  const account = inject("accounts")[who];
+  await page.goto(`${dashboardUrl()}/login`);
+  await page.locator('input[name="name"]').fill(account.name);
+  await page.locator('input[name="password"]').fill(account.password);
+  await page.locator('button[type="submit"]').click();
+  await page.waitForURL((url) => !url.pathname.startsWith("/login"));
 }
 
 /** A full-page screenshot in test-artifacts/e2e/NAME.png. */
@@ -47,6 +57,20 @@ export async function ipvsadm(): Promise<IpvsadmView> {
 export async function restartWeb(): Promise<void> {
   const res = await fetch(`${inject("oracleUrl")}/restart-web`, { method: "POST", signal: AbortSignal.timeout(300_000) });
   if (!res.ok) throw new Error(`oracle /restart-web: ${res.status} ${await res.text()}`);
+}
+
+/** A number cell's data-value (`data-metric` cells of the dashboard's tables); NaN when it has none. */
+export async function metric(scope: Locator, name: string): Promise<number> {
+  const v = await scope.locator(`[data-metric="${name}"]`).first().getAttribute("data-value");
+  return v === null || v === "" ? Number.NaN : Number(v);
+}
+
+/**
+ * True when `shown` lies between two oracle readings taken before and after the page was read, widened by
+ * `slack` (what one sample of the page can lag behind the kernel).
+ */
+export function between(shown: number, a: number, b: number, slack: number): boolean {
+  return shown >= Math.min(a, b) - slack && shown <= Math.max(a, b) + slack;
 }
 
 export interface RealServerCounts {

@@ -2,6 +2,7 @@
 // steady traffic, the dashboard as its director's, and an oracle that answers with ipvsadm's view), forwards
 // both to free ports on 127.0.0.1, and waits until both answer. The guest's output goes to
 // test-artifacts/e2e/guest.log. Teardown powers the guest off.
+import { randomBytes } from "node:crypto";
 import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -15,6 +16,7 @@ declare module "vitest" {
   export interface ProvidedContext {
     dashboardUrl: string;
     oracleUrl: string;
+    accounts: { admin: { name: string; password: string }; viewer: { name: string; password: string } };
   }
 }
 
@@ -49,7 +51,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const image = prepareLab(log);
   const [dashboardPort, oraclePort] = [await freePort(), await freePort()];
   const abort = new AbortController();
+  const accounts = {
+    admin: { name: "e2e-admin", password: randomBytes(12).toString("base64url") },
+    viewer: { name: "e2e-viewer", password: randomBytes(12).toString("base64url") },
+  };
   const guest = runInGuest(image, {
+    env: { E2E_ADMIN_PASSWORD: accounts.admin.password, E2E_VIEWER_PASSWORD: accounts.viewer.password },
     command: "node node_modules/tsx/dist/cli.mjs lab/e2e/guest.ts",
     timeoutMs: 40 * 60_000,
     forwards: [
@@ -78,6 +85,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   project.provide("dashboardUrl", dashboardUrl);
   project.provide("oracleUrl", oracleUrl);
+  project.provide("accounts", accounts);
 
   return async () => {
     abort.abort();

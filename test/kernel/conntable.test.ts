@@ -12,6 +12,7 @@ import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { type UdpSiteSpec, buildUdpSite, removeUdpSite, sh, udpFloodArgs } from "@/bench/ipvs/conn-site";
+import { createConnTableOps } from "@/server/ipvs/conntable/ops";
 import { ConnTableRefresher } from "@/server/ipvs/conntable/refresher";
 import { readIpvsConnTable } from "@/server/kernel/ipvs-conn";
 
@@ -52,7 +53,23 @@ function ipvsadmCounts(): { byState: Record<string, number>; byReal: Record<stri
   return { byState, byReal, templates, total };
 }
 
+/**
+ * Starts from an empty connection table: entries of earlier tests in the same guest (a scheduler test's SYN_RECV
+ * entries live 60 s, TIME_WAIT 2 min) would expire while this test compares two reads of the table. Deleting
+ * services does not remove their entries; unloading IPVS does (the guest's kernel only: lab runs only).
+ */
+function emptyConnectionTable(): void {
+  sh(`
+    ipvsadm -C
+    for m in $(awk '$1 ~ /^ip_vs_/ {print $1}' /proc/modules); do rmmod $m; done
+    rmmod ip_vs
+    modprobe ip_vs
+  `);
+}
+
 beforeAll(async () => {
+  emptyConnectionTable();
+  expect(sh("ipvsadm -Lnc").split("\n").filter((l) => /^(TCP|UDP|IP|SCTP)\s/.test(l))).toEqual([]);
   buildUdpSite(SITE);
   await Promise.all([flood(1, DNS, 10_000, 3000), flood(2, DNS, 20_000, 2000), flood(3, SIP, 30_000, 700)]);
   await new Promise((r) => setTimeout(r, 1000));
@@ -95,5 +112,38 @@ describe("the connection-table refresher on a real table", () => {
     expect(sip.matched).toBe(summary.byVirtual.find((v) => v.port === 5060)?.count);
     expect(new Set(sip.entries.map((e) => e.destAddress)).size).toBe(1);
     expect(sip.entries.every((e) => e.clientAddress === "203.0.113.3" && e.state === "UDP")).toBe(true);
+  });
+
+  it("the agent's conns ops: filtered pages by service, real server, client range and state match ipvsadm -Lnc", async () => {
+    const ops = createConnTableOps((signal) => readIpvsConnTable({ signal }));
+    // The first ask starts the background pass; wait for it through status, as the page does.
+    let status = await ops.status();
+    for (let i = 0; i < 600 && status.summary === null; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = await ops.status();
+    }
+    expect(status.error).toBeNull();
+    const lines = sh("ipvsadm -Lnc").split("\n").map((l) => l.trim().split(/\s+/)).filter((f) => f.length === 6 && f[0] !== "pro");
+    const count = (pred: (f: string[]) => boolean) => lines.filter(pred).length;
+    const real = DNS.reals[2] as string;
+
+    const byReal = await ops.query({ filter: { virtual: { address: DNS.vip, port: DNS.port }, real: { address: real, port: DNS.port } }, limit: 1000 });
+    expect(byReal?.matched).toBe(count((f) => f[4] === `${DNS.vip}:${DNS.port}` && f[5] === `${real}:${DNS.port}`));
+    expect(byReal?.matched).toBeGreaterThan(500);
+    expect(byReal?.entries.every((e) => e.destAddress === real && e.virtualPort === DNS.port)).toBe(true);
+
+    const fromClient2 = await ops.query({ filter: { clientCidr: "203.0.113.2/32", states: ["UDP"] }, offset: 1000, limit: 10 });
+    expect(fromClient2?.matched).toBe(count((f) => f[3]?.startsWith("203.0.113.2:") === true && f[2] === "UDP"));
+    expect(fromClient2?.entries).toHaveLength(10);
+
+    const range = await ops.query({ filter: { clientCidr: "203.0.113.0/30" }, limit: 1 });
+    // .1, .2 and .3 are in 203.0.113.0/30: every connection (templates are left out by default).
+    expect(range?.matched).toBe(count((f) => f[0] !== "IP" && !f[3]?.endsWith(":0")));
+
+    // A refresh is a new pass; the page stays answerable meanwhile.
+    const r = await ops.refresh();
+    expect(r.joined).toBe(false);
+    expect((await ops.query({ limit: 5 }))?.entries).toHaveLength(5);
+    await ops.stop();
   });
 });

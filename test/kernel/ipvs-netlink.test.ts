@@ -8,9 +8,10 @@
 // the kernel's errors as IpvsError kinds. One node process; shell work goes through one `sh` per step.
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openIpvsClient } from "@/server/kernel/genl/ipvs";
+import { openIpvsClient, openIpvsSnapshotClient } from "@/server/kernel/genl/ipvs";
+import { readIpvsSnapshotData } from "@/server/ipvs/snapshot/agent";
 import { IpvsError, type IpvsClient } from "@/server/ipvs/netlink/client";
-import { formatIpvsadmSave } from "@/server/ipvs/netlink/save";
+import { ipvsadmSaveText } from "@/server/ipvs/snapshot/rules";
 import type { DestinationConfig, ServiceConfig, ServiceWithDestinations } from "@/server/ipvs/netlink/types";
 
 const REF_NS = "nlref";
@@ -157,7 +158,7 @@ describe("IPVS netlink client vs ipvsadm, real kernel", () => {
     // and the rules are the ones written above, line for line (ipvsadm-save does not print thresholds)
     expect(sorted(mine.save)).toEqual(sorted(allRules.replace(/ -x \d+ -y \d+/g, "")));
     // the snapshot of what the client created formats back to the same text
-    expect(formatIpvsadmSave(created)).toBe(mine.save);
+    expect(ipvsadmSaveText(created)).toBe(mine.save);
   });
 
   it("reads back a table made by ipvsadm-restore identically (snapshot)", async () => {
@@ -165,7 +166,7 @@ describe("IPVS netlink client vs ipvsadm, real kernel", () => {
     sh("ipvsadm -C");
     sh("ipvsadm-restore", allRules);
     const restored = await ipvs.snapshot();
-    expect(formatIpvsadmSave(restored)).toBe(sh("ipvsadm-save -n"));
+    expect(ipvsadmSaveText(restored)).toBe(sh("ipvsadm-save -n"));
     const key = (t: ServiceWithDestinations[]) => JSON.stringify(t, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
     expect(key(restored)).toBe(key(created));
     // fields ipvsadm-save does not print, checked against what was asked for
@@ -180,6 +181,27 @@ describe("IPVS netlink client vs ipvsadm, real kernel", () => {
     const v6 = restored.find((s) => s.service.family === "inet6" && "address" in s.service)!;
     expect(v6.service).toEqual({ family: "inet6", protocol: "tcp", address: "::ffff:192.0.2.20", port: 443, netmask: { kind: "prefix", prefix: 64 } });
   });
+
+  it("the agent's ipvs.snapshot (the shared snapshot transport) reads the same table, timeouts and version; 300 more services too", async () => {
+    const data = await readIpvsSnapshotData(openIpvsSnapshotClient);
+    if (!data.available) throw new Error(data.reason);
+    const snap = data.snapshot;
+    expect(ipvsadmSaveText(snap.services)).toBe(sh("ipvsadm-save -n"));
+    expect(`Timeout (tcp tcpfin udp): ${snap.timeouts.tcp} ${snap.timeouts.tcpFin} ${snap.timeouts.udp}`).toBe(sh("ipvsadm -L --timeout").trim());
+    expect(sh("ipvsadm -Ln | head -1").trim()).toBe(`IP Virtual Server version ${snap.info.version} (size=${snap.info.connTableSize})`);
+    expect(snap.daemons).toEqual([]);
+    // many dumps at once over the shared transport's sockets, still ipvsadm's text
+    const more = Array.from({ length: 300 }, (_, i) => `-A -t 203.0.113.${1 + (i % 250)}:${2000 + Math.floor(i / 250)} -s rr\n-a -t 203.0.113.${1 + (i % 250)}:${2000 + Math.floor(i / 250)} -r 198.51.100.${2 + (i % 7)}:80 -g -w ${i}\n`).join("");
+    sh("ipvsadm-restore", more); // (ipvsadm-restore replaces the table)
+    const big = await readIpvsSnapshotData(openIpvsSnapshotClient);
+    if (!big.available) throw new Error(big.reason);
+    expect(big.snapshot.services.length).toBe(300);
+    expect(big.snapshot.services.reduce((n, s) => n + s.destinations.length, 0)).toBe(300);
+    expect(ipvsadmSaveText(big.snapshot.services)).toBe(sh("ipvsadm-save -n"));
+    // back to the table the tests after this one expect
+    sh("ipvsadm -C");
+    sh("ipvsadm-restore", allRules);
+  }, 120_000);
 
   it("sets the local forwarding method, which ipvsadm cannot, and ipvsadm lists it as Local", async () => {
     const svc = tcp("192.0.2.10", 9000);

@@ -13,17 +13,18 @@ import { createDispatcher, type OpHandlers } from "@/server/agent/dispatcher";
 import type { IpvsMetricsData } from "@/server/agent/protocol";
 import { parseProcIpVsStats } from "@/server/ipvs/proc/stats";
 
+import { fakeHandlers } from "../agent/fake-handlers";
 import { dest, service } from "../history/helpers";
 
 const totals = parseProcIpVsStats(readFileSync(fileURLToPath(new URL("../fixtures/cases/dr/dr-healthy.proc.ip_vs_stats.txt", import.meta.url)), "utf8")).totals;
 const holder = globalThis as unknown as { lvsdashAgent?: unknown };
 
 function agentAnswering(metrics: () => Promise<IpvsMetricsData>) {
-  const handlers: OpHandlers = {
+  const handlers: OpHandlers = fakeHandlers({
     "ipvs.status": async () => ({ available: false, reason: "unused" }),
     "ipvs.metrics": metrics,
     "host.info": async () => ({ hostname: "director", kernelRelease: "6.1.0-56-amd64", uid: 0, capNetAdmin: true }),
-  };
+  });
   holder.lvsdashAgent = createAgentClient(createDispatcher(handlers));
 }
 
@@ -32,7 +33,10 @@ afterEach(() => {
   delete process.env.LVSDASH_METRICS_PER_SERVER;
 });
 
-const request = () => new Request("http://127.0.0.1:3000/metrics");
+// Prometheus' bearer token (server/auth/guard.ts): without it /metrics answers 401 (test/auth/guard.test.ts).
+const METRICS_TOKEN = "test-metrics-token-0123456789abcdef";
+process.env.LVSDASH_METRICS_TOKEN = METRICS_TOKEN;
+const request = () => new Request("http://127.0.0.1:3000/metrics", { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
 const traffic = { conns: 10n, inPkts: 56n, outPkts: 0n, inBytes: 3552n, outBytes: 0n };
 
 describe("GET /metrics", () => {

@@ -13,7 +13,7 @@
 // ERANGE for a negative weight (a u32 above INT_MAX) or a lower threshold above the upper (ip_vs_add_dest and
 // ip_vs_edit_dest), EEXIST/ESRCH for a sync daemon already running / not running (start/stop_sync_thread).
 import { AttrCursor, AttrEncoder, type DecodeProblem } from "@/server/kernel/genl/attrs";
-import { GenlError, type GenlReply, type GenlTransport } from "@/server/kernel/genl/transport";
+import { GenlError, runDumps, type GenlReply, type GenlTransport } from "@/server/kernel/genl/transport";
 import {
   EncodeError,
   decodeDaemon,
@@ -28,6 +28,7 @@ import {
   encodeService,
   encodeTimeouts,
   serviceConfigAttrs,
+  serviceKeyFromReply,
   type Decoded,
 } from "./codec";
 import { IPVS_CMD, IPVS_CMD_ATTR, IPVS_DAEMON_ATTR, IPVS_DEST_ATTR, IPVS_SVC_ATTR, attrName, type AttrTable, type IpvsCommand } from "./constants";
@@ -107,6 +108,9 @@ interface Subject {
   mcastInterface?: string;
 }
 
+const decodeDestInet = (c: AttrCursor) => decodeDest(c, "inet");
+const decodeDestInet6 = (c: AttrCursor) => decodeDest(c, "inet6");
+
 export class IpvsClient {
   constructor(private readonly transport: GenlTransport) {}
 
@@ -182,31 +186,37 @@ export class IpvsClient {
 
   // ---- the whole table --------------------------------------------------------------------------------
 
-  /** Every service with its destinations: one service dump, then one destination dump per service. A
-   *  service deleted between the two dumps shows with no destinations. */
+  /** Every service with its destinations: one service dump, then one destination dump per service, spread
+   *  over the transport's sockets (runDumps). The GET_DEST requests copy each service's identifying attributes
+   *  from its reply. A service deleted between the two dumps shows with no destinations. Results keep the
+   *  service dump's order; the first failure stops the rest. */
   async snapshot(): Promise<ServiceWithDestinations[]> {
-    const services = await this.listServices();
-    const out: ServiceWithDestinations[] = new Array(services.length);
-    // Two destination dumps per socket are handed to the transport at once: one socket still runs them one
-    // after the other, a pool of sockets (openIpvsClient({ sockets: 16 })) overlaps them, and its replies are
-    // read in the same turns of the event loop. Results keep the services' order; the first failure stops
-    // the rest.
-    const window = 2 * Math.max(1, this.transport.parallelism ?? 1);
-    let next = 0;
-    let failed = false;
-    const worker = async () => {
-      while (!failed && next < services.length) {
-        const i = next++;
-        const s = services[i]!;
-        try {
-          out[i] = { ...s, destinations: await this.listDestinations(s.service) };
-        } catch (e) {
-          failed = true;
-          throw e;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(window, services.length) }, worker));
+    let replies: GenlReply[];
+    try {
+      replies = await this.transport.request(IPVS_CMD.GET_SERVICE.id, new Uint8Array(), { dump: true });
+    } catch (e) {
+      throw toIpvsError(e, "GET_SERVICE", {});
+    }
+    const out: ServiceWithDestinations[] = new Array(replies.length);
+    const keys: Uint8Array[] = new Array(replies.length);
+    for (let i = 0; i < replies.length; i++) {
+      const attrs = replies[i]!.attrs;
+      const s = this.decoded("GET_SERVICE", decodeNest(attrs, IPVS_CMD_ATTR.SERVICE.id, decodeService));
+      out[i] = { ...s, destinations: [] };
+      keys[i] = serviceKeyFromReply(attrs) ?? this.encode("GET_DEST", (e) => encodeService(e, { service: s.service }));
+    }
+    try {
+      await runDumps(this.transport, IPVS_CMD.GET_DEST.id, keys, (i, dests) => {
+        const svc = out[i]!;
+        const decode = svc.service.family === "inet" ? decodeDestInet : decodeDestInet6;
+        const list: Destination[] = new Array(dests.length);
+        for (let k = 0; k < dests.length; k++) list[k] = this.decoded("GET_DEST", decodeNest(dests[k]!.attrs, IPVS_CMD_ATTR.DEST.id, decode));
+        svc.destinations = list;
+      });
+    } catch (e) {
+      if (e instanceof IpvsError) throw e;
+      throw toIpvsError(e, "GET_DEST", {});
+    }
     return out;
   }
 

@@ -97,12 +97,17 @@ const zeroStats = (width: 64 | 32): Stats => ({
   conns: 0n, inPkts: 0n, outPkts: 0n, inBytes: 0n, outBytes: 0n, cps: 0n, inPps: 0n, outPps: 0n, inBps: 0n, outBps: 0n, width,
 });
 
+const statsName = (t: number) => attrName(IPVS_STATS_ATTR, "IPVS_STATS_ATTR_", t);
+const svcName = (t: number) => attrName(IPVS_SVC_ATTR, "IPVS_SVC_ATTR_", t);
+const destName = (t: number) => attrName(IPVS_DEST_ATTR, "IPVS_DEST_ATTR_", t);
+const cmdAttrName = (t: number) => attrName(IPVS_CMD_ATTR, "IPVS_CMD_ATTR_", t);
+
 /** Decodes one stats nest. In the 32-bit nest (ip_vs_genl_fill_stats) counters and rates are u32 and the
  *  byte counts u64; in STATS64 everything is u64. PAD is skipped; unknown counters are ignored. */
 export function decodeStats(c: AttrCursor, width: 64 | 32): Stats {
   const s = zeroStats(width);
+  c.names(statsName);
   while (c.next()) {
-    c.label(attrName(IPVS_STATS_ATTR, "IPVS_STATS_ATTR_", c.type));
     const field = STATS_FIELD_BY_ID[c.type];
     if (!field) continue;
     s[field] = width === 32 && STATS32_U32_IDS.has(c.type) ? BigInt(c.u32()) : c.u64();
@@ -205,6 +210,37 @@ export function encodeService(e: AttrEncoder, a: ServiceAttrs): void {
   });
 }
 
+/** The identifying attributes of a service, in encodeService's order (AF, then FWMARK or PROTOCOL, ADDR, PORT). */
+const KEY_ATTRS: readonly number[] = [IPVS_SVC_ATTR.AF.id, IPVS_SVC_ATTR.FWMARK.id, IPVS_SVC_ATTR.PROTOCOL.id, IPVS_SVC_ATTR.ADDR.id, IPVS_SVC_ATTR.PORT.id];
+
+/**
+ * The key of the service in a GET_SERVICE reply (what encodeService(e, { service }) writes, for GET_DEST's
+ * dump), made by copying the identifying attributes as the kernel sent them: no address is formatted and
+ * parsed again. The reply must have decoded (decodeNest) without a problem first; null if it has no service.
+ */
+export function serviceKeyFromReply(reply: Uint8Array): Uint8Array | null {
+  const top = new AttrCursor(reply);
+  while (top.next()) {
+    if (top.type !== IPVS_CMD_ATTR.SERVICE.id) continue;
+    const nest = top.bytes();
+    const found: Uint8Array[] = [];
+    const c = new AttrCursor(nest);
+    while (c.next()) {
+      const k = KEY_ATTRS.indexOf(c.type);
+      if (k >= 0 && !found[k]) found[k] = c.bytes();
+    }
+    if (c.problem || !found[0]) return null;
+    const e = new AttrEncoder();
+    e.nested(IPVS_CMD_ATTR.SERVICE.id, (n) => {
+      // decodeService's rule: a fwmark makes it a fwmark service, whatever else came
+      const keep = found[1] ? [0, 1] : [0, 2, 3, 4];
+      for (const k of keep) if (found[k]) n.put(KEY_ATTRS[k]!, found[k]!);
+    });
+    return e.finish();
+  }
+  return null;
+}
+
 /** The wire form of NEW_SERVICE / SET_SERVICE. The flags' mask covers only the user-settable flags, so on
  *  SET_SERVICE the kernel keeps IP_VS_SVC_F_HASHED (it prefills flags from the existing service), and on
  *  NEW_SERVICE HASHED is never sent (ip_vs_svc_hash refuses an entry already marked hashed). */
@@ -253,10 +289,10 @@ export function decodeService(c: AttrCursor): Decoded<ServiceExtended> {
   let stats64: Stats | undefined;
   // The 32-bit nest is decoded only when the kernel sent no STATS64 (before 4.x): every kernel since sends
   // both, and the snapshot would otherwise make 10 more bigints per object for nothing.
-  let stats32Nest: AttrCursor | undefined;
+  let stats32: Uint8Array | undefined;
   const unknown: RawAttr[] = [];
+  c.names(svcName);
   while (c.next()) {
-    c.label(attrName(IPVS_SVC_ATTR, "IPVS_SVC_ATTR_", c.type));
     switch (c.type) {
       case IPVS_SVC_ATTR.AF.id: af = c.u16(); break;
       case IPVS_SVC_ATTR.PROTOCOL.id: protocol = c.u16(); break;
@@ -272,12 +308,12 @@ export function decodeService(c: AttrCursor): Decoded<ServiceExtended> {
       }
       case IPVS_SVC_ATTR.TIMEOUT.id: timeout = c.u32(); break;
       case IPVS_SVC_ATTR.NETMASK.id: netmask = c.exact(4); break;
-      case IPVS_SVC_ATTR.STATS.id: stats32Nest = c.nested(); break;
+      case IPVS_SVC_ATTR.STATS.id: stats32 = c.bytes(); break;
       case IPVS_SVC_ATTR.STATS64.id: stats64 = decodeStats(c.nested(), 64); break;
       default: unknown.push(c.raw());
     }
   }
-  const stats = stats64 ?? (stats32Nest && decodeStats(stats32Nest, 32));
+  const stats = stats64 ?? (stats32 && decodeStats(c.nestedOver(stats32, "IPVS_SVC_ATTR_STATS"), 32));
   if (c.problem) return { ok: false, problem: c.problem };
   const family = af === undefined ? undefined : afName(af);
   if (!family) return missing(c, af === undefined ? "service has no IPVS_SVC_ATTR_AF" : `unknown address family ${af}`);
@@ -407,10 +443,10 @@ export function decodeDest(c: AttrCursor, serviceFamily: AddressFamily): Decoded
   let stats64: Stats | undefined;
   // The 32-bit nest is decoded only when the kernel sent no STATS64 (before 4.x): every kernel since sends
   // both, and the snapshot would otherwise make 10 more bigints per object for nothing.
-  let stats32Nest: AttrCursor | undefined;
+  let stats32: Uint8Array | undefined;
   const unknown: RawAttr[] = [];
+  c.names(destName);
   while (c.next()) {
-    c.label(attrName(IPVS_DEST_ATTR, "IPVS_DEST_ATTR_", c.type));
     switch (c.type) {
       case IPVS_DEST_ATTR.ADDR.id: addr = c.exact(16); break;
       case IPVS_DEST_ATTR.PORT.id: port = c.be16(); break;
@@ -425,7 +461,7 @@ export function decodeDest(c: AttrCursor, serviceFamily: AddressFamily): Decoded
       case IPVS_DEST_ATTR.ACTIVE_CONNS.id: d.activeConns = c.u32(); break;
       case IPVS_DEST_ATTR.INACT_CONNS.id: d.inactiveConns = c.u32(); break;
       case IPVS_DEST_ATTR.PERSIST_CONNS.id: d.persistentConns = c.u32(); break;
-      case IPVS_DEST_ATTR.STATS.id: stats32Nest = c.nested(); break;
+      case IPVS_DEST_ATTR.STATS.id: stats32 = c.bytes(); break;
       case IPVS_DEST_ATTR.ADDR_FAMILY.id: af = c.u16(); break;
       case IPVS_DEST_ATTR.STATS64.id: stats64 = decodeStats(c.nested(), 64); break;
       case IPVS_DEST_ATTR.TUN_TYPE.id: {
@@ -438,7 +474,7 @@ export function decodeDest(c: AttrCursor, serviceFamily: AddressFamily): Decoded
       default: unknown.push(c.raw());
     }
   }
-  const stats = stats64 ?? (stats32Nest && decodeStats(stats32Nest, 32));
+  const stats = stats64 ?? (stats32 && decodeStats(c.nestedOver(stats32, "IPVS_DEST_ATTR_STATS"), 32));
   if (c.problem) return { ok: false, problem: c.problem };
   const family = af === undefined ? serviceFamily : afName(af);
   if (!family) return missing(c, `unknown destination address family ${af}`);
@@ -448,7 +484,12 @@ export function decodeDest(c: AttrCursor, serviceFamily: AddressFamily): Decoded
     port,
     family,
     forward: FWD_BY_VALUE.get(fwd)!,
-    ...d,
+    weight: d.weight,
+    upperThreshold: d.upperThreshold,
+    lowerThreshold: d.lowerThreshold,
+    activeConns: d.activeConns,
+    inactiveConns: d.inactiveConns,
+    persistentConns: d.persistentConns,
     stats,
     unknown,
   };
@@ -561,10 +602,9 @@ export function decodeInfo(c: AttrCursor): Decoded<IpvsInfo> {
 
 /** Finds the one nest of `type` (IPVS_CMD_ATTR_SERVICE/DEST/DAEMON) in a reply and decodes it. */
 export function decodeNest<T>(attrs: Uint8Array, type: number, decode: (c: AttrCursor) => Decoded<T>): Decoded<T> {
-  const top = new AttrCursor(attrs);
+  const top = new AttrCursor(attrs).names(cmdAttrName);
   let result: Decoded<T> | undefined;
   while (top.next()) {
-    top.label(attrName(IPVS_CMD_ATTR, "IPVS_CMD_ATTR_", top.type));
     if (top.type === type && !result) result = decode(top.nested());
   }
   if (top.problem) return { ok: false, problem: top.problem };

@@ -1,5 +1,7 @@
 // Writes a rule table in the exact text `ipvsadm-save -n` (ipvsadm -S -n) prints for the same kernel
-// table, so that the two can be compared byte for byte. From ipvsadm 1.31's print_service_entry() and
+// table, so that the two can be compared byte for byte. The project's one ipvsadm-save emitter: a netlink
+// snapshot goes through ruleTableFromState (server/ipvs/snapshot/rules.ts), single lines of the netlink model
+// through server/ipvs/netlink/save.ts. From ipvsadm 1.31's print_service_entry() and
 // print_tunnel_rule() with FMT_RULE|FMT_NUMERIC:
 //
 //   -A <svc> -s <sched>[ -p <timeout>[ -M <mask>]][ --pe <engine>][ -o][ -b <flags>]
@@ -45,7 +47,8 @@ function cmpAddr(fa: 4 | 6, a: string, fb: 4 | 6, b: string): number {
   return signedDiff(wa[0], wb[0]);
 }
 
-function cmpServices(x: ServiceKey, y: ServiceKey): number {
+/** ipvs_cmp_services: ipvsadm's order of services. */
+export function compareServiceKeys(x: ServiceKey, y: ServiceKey): number {
   const fw = (k: ServiceKey) => (k.kind === "fwmark" ? k.fwmark : 0);
   let r = signedDiff(fw(x), fw(y));
   if (r !== 0) return r;
@@ -58,12 +61,14 @@ function cmpServices(x: ServiceKey, y: ServiceKey): number {
   return r !== 0 ? r : x.port - y.port;
 }
 
-function cmpDests(a: RealServer, b: RealServer): number {
+/** ipvs_cmp_dests: ipvsadm's order of a service's real servers. */
+export function compareRealServers(a: Pick<RealServer, "family" | "address" | "port">, b: Pick<RealServer, "family" | "address" | "port">): number {
   const r = cmpAddr(a.family, a.address, b.family, b.address);
   return r !== 0 ? r : a.port - b.port;
 }
 
-function serviceLine(svc: VirtualService): string {
+/** One service's -A line. */
+export function serviceRuleLine(svc: VirtualService): string {
   let line = `-A ${serviceOption(svc.key)} -s ${svc.scheduler}`;
   if (svc.persistent) {
     line += ` -p ${svc.persistent.timeout}`;
@@ -76,7 +81,8 @@ function serviceLine(svc: VirtualService): string {
   return line;
 }
 
-function serverLine(svc: VirtualService, r: RealServer, withThresholds: boolean): string {
+/** One real server's -a line; -x/-y only `withThresholds`. */
+export function realServerRuleLine(svc: VirtualService, r: RealServer, withThresholds: boolean): string {
   const fwd = r.forward === "masquerading" ? "-m" : r.forward === "ipip" ? "-i" : "-g";
   let line = `-a ${serviceOption(svc.key)} -r ${hostPort(r.family, r.address, r.port)} ${fwd} -w ${r.weight}`;
   if (r.forward === "ipip") {
@@ -102,11 +108,11 @@ export interface EmitOptions {
 
 /** The table as `ipvsadm-save -n` prints it ("" for an empty table). */
 export function emitIpvsadmSave(table: RuleTable, options: EmitOptions = {}): string {
-  const services = [...table.services].sort((a, b) => cmpServices(a.key, b.key));
+  const services = [...table.services].sort((a, b) => compareServiceKeys(a.key, b.key));
   const lines: string[] = [];
   for (const svc of services) {
-    lines.push(serviceLine(svc));
-    for (const r of [...svc.realServers].sort(cmpDests)) lines.push(serverLine(svc, r, options.thresholds ?? false));
+    lines.push(serviceRuleLine(svc));
+    for (const r of [...svc.realServers].sort(compareRealServers)) lines.push(realServerRuleLine(svc, r, options.thresholds ?? false));
   }
   return lines.map((l) => `${l}\n`).join("");
 }

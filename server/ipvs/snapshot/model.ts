@@ -10,7 +10,7 @@
 // TableState is the configuration part (no info, no time): what a rules file can say and what apply writes.
 import type { IpvsClient } from "@/server/ipvs/netlink/client";
 import { encodeInetAddr } from "@/server/ipvs/netlink/addr";
-import { compareDests, compareServices } from "@/server/ipvs/netlink/save";
+import { compareRealServers, compareServiceKeys } from "@/server/ipvs/rules/emit";
 import {
   isFwmarkService,
   type Destination,
@@ -20,6 +20,7 @@ import {
   type SyncDaemon,
   type Timeouts,
 } from "@/server/ipvs/netlink/types";
+import { keyFromService } from "./rules";
 
 /** Services with their real servers, the connection timeouts and the sync daemons. */
 export interface TableState {
@@ -46,9 +47,16 @@ export async function readSnapshot(client: IpvsClient, now: () => number = Date.
   return { takenAt, info, services, timeouts, daemons };
 }
 
-/** The table in ipvsadm's order (a copy; destinations sorted inside each service). */
-function sortTable(services: readonly ServiceWithDestinations[]): ServiceWithDestinations[] {
-  return [...services].sort(compareServices).map((s) => ({ ...s, destinations: [...s.destinations].sort(compareDests) }));
+/** The table in ipvsadm's order (a copy; destinations sorted inside each service), by the comparisons of the
+ *  ipvsadm-save emitter (libipvs ipvs_cmp_services / ipvs_cmp_dests). */
+export function sortTable(services: readonly ServiceWithDestinations[]): ServiceWithDestinations[] {
+  const keyed = services.map((s) => ({ s, key: keyFromService(s.service) }));
+  keyed.sort((a, b) => compareServiceKeys(a.key, b.key));
+  return keyed.map(({ s }) => {
+    const dests = s.destinations.map((d) => ({ d, r: { family: d.family === "inet" ? (4 as const) : (6 as const), address: d.address, port: d.port } }));
+    dests.sort((a, b) => compareRealServers(a.r, b.r));
+    return { ...s, destinations: dests.map(({ d }) => d) };
+  });
 }
 
 const hex = (b: Uint8Array | undefined) => (b ? Buffer.from(b).toString("hex") : "?");

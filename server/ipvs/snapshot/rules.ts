@@ -12,6 +12,7 @@ import {
   type ForwardMethod,
   type Netmask,
   type Service,
+  type ServiceExtended,
   type ServiceFlags,
   type ServiceWithDestinations,
 } from "@/server/ipvs/netlink/types";
@@ -24,6 +25,7 @@ import {
   type ServiceKey,
   type VirtualService,
 } from "@/server/ipvs/rules/model";
+import { emitIpvsadmSave, type EmitOptions } from "@/server/ipvs/rules/emit";
 import type { TableState } from "./model";
 
 const FORWARD: Readonly<Record<ForwardOption, ForwardMethod>> = { gatewaying: "route", masquerading: "masq", ipip: "tunnel" };
@@ -105,7 +107,8 @@ export function tableStateFromRules(table: RuleTable): TableState {
   return { services, timeouts, daemons: table.daemons.map((d) => ({ ...d, unknown: [] })) };
 }
 
-function realServerOf(d: Destination): RealServer {
+/** A destination of the netlink model as a rule table's real server. */
+export function realServerOf(d: Destination): RealServer {
   const r: RealServer = {
     family: d.family === "inet" ? 4 : 6,
     address: d.address,
@@ -122,24 +125,27 @@ function realServerOf(d: Destination): RealServer {
   return r;
 }
 
+/** A service of the netlink model (with `destinations`, none by default) as a rule table's virtual service. */
+export function virtualServiceOf(s: ServiceExtended, destinations: readonly Destination[] = []): VirtualService {
+  const names = schedFlagNames(s.scheduler);
+  const svc: VirtualService = {
+    key: keyFromService(s.service),
+    scheduler: s.scheduler,
+    schedFlags: [s.flags.sched1, s.flags.sched2, s.flags.sched3].flatMap((on, i) => (on ? [names[i]!] : [])),
+    onePacket: s.flags.onePacket,
+    realServers: destinations.map(realServerOf),
+  };
+  if (s.flags.persistent) {
+    const m = s.service.netmask;
+    svc.persistent = { timeout: s.timeout, netmask: m.kind === "mask" ? m.mask : String(m.prefix) };
+  }
+  if (s.persistenceEngine) svc.persistenceEngine = s.persistenceEngine;
+  return svc;
+}
+
 /** A table (a snapshot's) as a rule table: emitIpvsadmSave() of it prints what ipvsadm-save -n prints. */
 export function ruleTableFromState(state: TableState): RuleTable {
-  const services: VirtualService[] = state.services.map((s) => {
-    const names = schedFlagNames(s.scheduler);
-    const svc: VirtualService = {
-      key: keyFromService(s.service),
-      scheduler: s.scheduler,
-      schedFlags: [s.flags.sched1, s.flags.sched2, s.flags.sched3].flatMap((on, i) => (on ? [names[i]!] : [])),
-      onePacket: s.flags.onePacket,
-      realServers: s.destinations.map(realServerOf),
-    };
-    if (s.flags.persistent) {
-      const m = s.service.netmask;
-      svc.persistent = { timeout: s.timeout, netmask: m.kind === "mask" ? m.mask : String(m.prefix) };
-    }
-    if (s.persistenceEngine) svc.persistenceEngine = s.persistenceEngine;
-    return svc;
-  });
+  const services: VirtualService[] = state.services.map((s) => virtualServiceOf(s, s.destinations));
   const { tcp, tcpFin, udp } = state.timeouts;
   const table: RuleTable = {
     services,
@@ -147,4 +153,9 @@ export function ruleTableFromState(state: TableState): RuleTable {
   };
   if (tcp !== undefined || tcpFin !== undefined || udp !== undefined) table.timeouts = { tcp: tcp ?? 0, tcpFin: tcpFin ?? 0, udp: udp ?? 0 };
   return table;
+}
+
+/** Services (with their real servers) as `ipvsadm-save -n` prints them: emitIpvsadmSave over ruleTableFromState. */
+export function ipvsadmSaveText(services: readonly ServiceWithDestinations[], options: EmitOptions = {}): string {
+  return emitIpvsadmSave(ruleTableFromState({ services: [...services], timeouts: {}, daemons: [] }), options);
 }

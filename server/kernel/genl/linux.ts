@@ -11,23 +11,45 @@ import { GenlError, GenlSocketTransport, type GenlSocketOptions, type NetlinkCon
 /** include/uapi/linux/netlink.h */
 const NETLINK_GENERIC = 16;
 
-/** Opens a NETLINK_GENERIC socket. Received datagrams queue until `receive` takes them; the socket keeps the
- *  event loop alive only while a receive is pending. Message peeking (the package's default) sizes each read
- *  to the datagram, so large dump datagrams are never truncated. */
+/** Opens a NETLINK_GENERIC socket. Received datagrams queue until `receive` takes them. The socket itself never
+ *  holds the event loop open: a pending receive's deadline timer does. Message peeking (the package's default)
+ *  sizes each read to the datagram, so large dump datagrams are never truncated. */
 export function openGenericNetlinkConn(): NetlinkConn {
   const sock = new RawNetlinkSocket(NETLINK_GENERIC, { recvBufferSize: 1 << 20, sendBufferSize: 1 << 16 });
   sock.unref();
   const queued: Uint8Array[] = [];
-  let waiter: { resolve: (b: Uint8Array) => void; reject: (e: unknown) => void; timer: NodeJS.Timeout } | undefined;
+  let waiter: { resolve: (b: Uint8Array) => void; reject: (e: unknown) => void; deadline: number } | undefined;
   let failure: unknown;
   let closed = false;
+
+  // One deadline timer, kept across receives (a snapshot makes two per service): armed for the first waiter,
+  // re-armed on firing while a later deadline is pending, unref'd while nobody waits (so an idle socket does
+  // not hold the process) and ref'd again by the next receive.
+  let timer: NodeJS.Timeout | undefined;
+  let timerAt = 0;
+  const onTimer = () => {
+    timer = undefined;
+    const w = waiter;
+    if (!w) return;
+    const left = w.deadline - Date.now();
+    if (left > 0) return arm(w.deadline);
+    settle((x) => x.reject(new GenlError("timeout", "no datagram in time")));
+  };
+  const arm = (deadline: number) => {
+    if (timer && timerAt <= deadline) {
+      timer.ref();
+      return;
+    }
+    if (timer) clearTimeout(timer);
+    timerAt = deadline;
+    timer = setTimeout(onTimer, Math.max(0, deadline - Date.now()));
+  };
 
   const settle = (fn: (w: NonNullable<typeof waiter>) => void) => {
     const w = waiter;
     if (!w) return;
     waiter = undefined;
-    clearTimeout(w.timer);
-    sock.unref();
+    timer?.unref();
     fn(w);
   };
   // Datagrams and failures in arrival order, handed over outside the binding's callback: node drains the
@@ -84,15 +106,16 @@ export function openGenericNetlinkConn(): NetlinkConn {
       }
       if (waiter) return Promise.reject(new GenlError("protocol", "concurrent receive on one netlink socket"));
       return new Promise((resolve, reject) => {
-        sock.ref();
-        const timer = setTimeout(() => settle((w) => w.reject(new GenlError("timeout", `no datagram within ${timeoutMs} ms`))), timeoutMs);
-        waiter = { resolve, reject, timer };
+        const deadline = Date.now() + timeoutMs;
+        waiter = { resolve, reject, deadline };
+        arm(deadline);
       });
     },
     close() {
       if (closed) return;
       closed = true;
       settle((w) => w.reject(new GenlError("closed", "netlink socket closed")));
+      if (timer) clearTimeout(timer);
       sock.close();
     },
   };

@@ -7,10 +7,10 @@
 //
 // GenlSocketTransport holds the protocol: family resolution through the controller (again after an ENOENT,
 // in case the module was reloaded), sequence numbers, multipart dumps until NLMSG_DONE, NLMSG_ERROR -> errno,
-// NLM_F_DUMP_INTR -> the whole dump again (bounded), a deadline on every request, one request on the wire at
+// NLM_F_DUMP_INTR -> the whole dump again (bounded), a timeout on every read, one request on the wire at
 // a time over one reused connection. It never imports
 // the native `netlink` package, so the same code runs over recorded kernel datagrams in unit tests.
-import { AttrCursor, AttrEncoder } from "./attrs";
+import { AttrCursor, AttrEncoder, HOST_LITTLE_ENDIAN, align4 } from "./attrs";
 import {
   CTRL_ATTR_FAMILY_ID,
   CTRL_ATTR_FAMILY_NAME,
@@ -26,10 +26,12 @@ import {
   NLM_F_DUMP,
   NLM_F_DUMP_INTR,
   NLM_F_REQUEST,
+  NLMSG_HDRLEN,
   encodeGenlMsg,
+  nlHeaderProblem,
   parseDone,
   parseNlError,
-  splitDatagram,
+  type NlMsg,
 } from "./wire";
 
 /** One reply message of the family: the generic netlink header's cmd and version, and the attribute stream
@@ -53,6 +55,54 @@ export interface GenlTransport {
   close(): void;
   /** How many requests it can have on the wire at once (a pool's size); 1 when absent. */
   readonly parallelism?: number;
+  /** Runs many dumps of one command (a snapshot's GET_DEST per service) with less per-request work than as
+   *  many request() calls: see DumpJobs. Optional: runDumps() falls back to request(). */
+  dumpEach?(jobs: DumpJobs): Promise<void>;
+}
+
+/**
+ * Many dumps of one command, taken by whoever runs them (a socket, each member of a pool) until none is left
+ * (a runner may also take none, e.g. one not ready yet: runDumps then runs the rest through request()).
+ * `done` gets each dump's replies once it completed cleanly: a dump flagged NLM_F_DUMP_INTR is run again and its
+ * partial replies are never handed over. `done` may throw: that fails the whole run.
+ */
+export interface DumpJobs {
+  readonly cmd: number;
+  readonly requests: readonly Uint8Array[];
+  /** The next request's index, or -1 when none is left (or the run failed). */
+  take(): number;
+  done(index: number, replies: GenlReply[]): void;
+}
+
+/**
+ * Runs one dump of `cmd` per attribute stream in `requests` over `transport` (its dumpEach, else request() with
+ * two dumps per unit of parallelism in flight), calling `done(index, replies)` for each as it completes, in
+ * any order. Rejects with the first failure, after which no further dump is started.
+ */
+export async function runDumps(transport: GenlTransport, cmd: number, requests: readonly Uint8Array[], done: (index: number, replies: GenlReply[]) => void): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const jobs: DumpJobs = {
+    cmd,
+    requests,
+    take: () => (failed || next >= requests.length ? -1 : next++),
+    done,
+  };
+  const guard = async (p: Promise<void>) => {
+    try {
+      await p;
+    } catch (e) {
+      failed = true;
+      throw e;
+    }
+  };
+  // A transport may leave jobs untaken (a worker thread still starting declines them): those run below.
+  if (transport.dumpEach) await guard(transport.dumpEach(jobs));
+  const worker = async () => {
+    for (let i = jobs.take(); i >= 0; i = jobs.take()) done(i, await transport.request(cmd, requests[i]!, { dump: true }));
+  };
+  const width = Math.min(2 * Math.max(1, transport.parallelism ?? 1), requests.length);
+  await Promise.all(Array.from({ length: width }, () => guard(worker())));
 }
 
 export type GenlErrorKind =
@@ -111,7 +161,8 @@ export interface GenlSocketOptions {
   family: string;
   /** The genlmsghdr version to send (IPVS_GENL_VERSION). */
   version: number;
-  /** Per request, covering every datagram of a dump. Default 10 s. */
+  /** The longest wait for the kernel's next datagram (every read has it; a long dump may take longer in
+   *  all). Default 10 s. */
   timeoutMs?: number;
   /** How many times a dump flagged NLM_F_DUMP_INTR is started again before giving up. Default 3. */
   maxDumpRetries?: number;
@@ -148,6 +199,16 @@ export class GenlSocketTransport implements GenlTransport {
     if (this.closed) return;
     this.closed = true;
     this.conn.close();
+  }
+
+  /** Takes dumps from `jobs` until none is left, one at a time over this socket (behind any request already
+   *  queued), without the per-request promise chain of request(). */
+  dumpEach(jobs: DumpJobs): Promise<void> {
+    const run = this.queue.then(async () => {
+      for (let i = jobs.take(); i >= 0; i = jobs.take()) jobs.done(i, await this.requestNow(jobs.cmd, jobs.requests[i]!, true));
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   /** Resolves (once) the family's id through the controller's CTRL_CMD_GETFAMILY. */
@@ -209,7 +270,6 @@ export class GenlSocketTransport implements GenlTransport {
     const seq = this.nextSeq();
     const flags = NLM_F_REQUEST | (dump ? NLM_F_DUMP : NLM_F_ACK);
     const msg = encodeGenlMsg({ type, flags, seq, pid: this.conn.portId }, cmd, version, attrs);
-    const deadline = Date.now() + this.timeoutMs;
     const errCmd = type === GENL_ID_CTRL ? undefined : cmd;
     try {
       await this.conn.send(msg);
@@ -219,8 +279,9 @@ export class GenlSocketTransport implements GenlTransport {
     const replies: GenlReply[] = [];
     let interrupted = false;
     for (;;) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw timeoutError(this.timeoutMs, errCmd);
+      // The timeout bounds each wait for the kernel, not the whole dump: a dump of 10,000 services with their
+      // counters is hundreds of datagrams, which an emulated, loaded machine takes longer than 10 s to read.
+      const left = this.timeoutMs;
       let datagram: Uint8Array;
       try {
         datagram = await this.conn.receive(left);
@@ -228,31 +289,41 @@ export class GenlSocketTransport implements GenlTransport {
         if (e instanceof GenlError && e.kind === "timeout") throw timeoutError(this.timeoutMs, errCmd);
         throw asSocketError(e, errCmd);
       }
-      const { messages, problem } = splitDatagram(datagram);
-      if (problem) throw new GenlError("protocol", `malformed reply datagram: ${problem}`, errCmd);
-      for (const m of messages) {
-        if (m.seq !== seq) continue;
-        if (m.flags & NLM_F_DUMP_INTR) interrupted = true;
-        switch (m.type) {
+      // The headers are read in place (splitDatagram's checks, without an object per message): a snapshot
+      // reads two datagrams per service.
+      const view = new DataView(datagram.buffer, datagram.byteOffset, datagram.byteLength);
+      for (let at = 0; at < datagram.length; ) {
+        const problem = nlHeaderProblem(view, at);
+        if (problem) throw new GenlError("protocol", `malformed reply datagram: ${problem}`, errCmd);
+        const len = view.getUint32(at, HOST_LITTLE_ENDIAN);
+        const mType = view.getUint16(at + 4, HOST_LITTLE_ENDIAN);
+        const mFlags = view.getUint16(at + 6, HOST_LITTLE_ENDIAN);
+        const mSeq = view.getUint32(at + 8, HOST_LITTLE_ENDIAN);
+        const start = at + NLMSG_HDRLEN;
+        const end = at + len;
+        at = Math.min(align4(end), datagram.length);
+        if (mSeq !== seq) continue;
+        if (mFlags & NLM_F_DUMP_INTR) interrupted = true;
+        switch (mType) {
           case NLMSG_NOOP:
             continue;
           case NLMSG_OVERRUN:
             throw new GenlError("protocol", "the kernel reported a netlink overrun", errCmd);
           case NLMSG_ERROR: {
-            const e = parseNlError(m);
+            const e = parseNlError(messageAt(view, datagram, start - NLMSG_HDRLEN, end));
             if ("problem" in e) throw new GenlError("protocol", e.problem, errCmd);
             if (e.errno === 0) return { replies, interrupted };
             throw errnoError(e.errno, errCmd, e.message);
           }
           case NLMSG_DONE: {
-            const errno = parseDone(m);
+            const errno = parseDone(messageAt(view, datagram, start - NLMSG_HDRLEN, end));
             if (errno > 0) throw errnoError(errno, errCmd);
             return { replies, interrupted };
           }
           default: {
-            if (m.type !== type) throw new GenlError("protocol", `reply of message type ${m.type}, expected ${type}`, errCmd);
-            if (m.payload.length < GENL_HDRLEN) throw new GenlError("protocol", `reply of ${m.payload.length} bytes has no genetlink header`, errCmd);
-            replies.push({ cmd: m.payload[0]!, version: m.payload[1]!, attrs: m.payload.subarray(GENL_HDRLEN) });
+            if (mType !== type) throw new GenlError("protocol", `reply of message type ${mType}, expected ${type}`, errCmd);
+            if (end - start < GENL_HDRLEN) throw new GenlError("protocol", `reply of ${end - start} bytes has no genetlink header`, errCmd);
+            replies.push({ cmd: datagram[start]!, version: datagram[start + 1]!, attrs: datagram.subarray(start + GENL_HDRLEN, end) });
           }
         }
       }
@@ -260,8 +331,19 @@ export class GenlSocketTransport implements GenlTransport {
   }
 }
 
+/** The message whose header starts at `at` (for the rare NLMSG_ERROR / NLMSG_DONE: their parsers take one). */
+function messageAt(view: DataView, datagram: Uint8Array, at: number, end: number): NlMsg {
+  return {
+    type: view.getUint16(at + 4, HOST_LITTLE_ENDIAN),
+    flags: view.getUint16(at + 6, HOST_LITTLE_ENDIAN),
+    seq: view.getUint32(at + 8, HOST_LITTLE_ENDIAN),
+    pid: view.getUint32(at + 12, HOST_LITTLE_ENDIAN),
+    payload: datagram.subarray(at + NLMSG_HDRLEN, end),
+  };
+}
+
 function timeoutError(ms: number, cmd: number | undefined): GenlError {
-  return new GenlError("timeout", `no complete answer from the kernel within ${ms} ms`, cmd);
+  return new GenlError("timeout", `the kernel sent nothing for ${ms} ms`, cmd);
 }
 
 function errnoError(errno: number, cmd: number | undefined, extack?: string): GenlError {
@@ -307,9 +389,22 @@ export class GenlTransportPool implements GenlTransport {
     }
   }
 
+  /** Every member takes dumps from the same jobs, so a slow socket takes fewer. */
+  async dumpEach(jobs: DumpJobs): Promise<void> {
+    await Promise.all(this.members.map((m) => (m.dumpEach ? m.dumpEach(jobs) : runDumpsByRequest(m, jobs))));
+  }
+
   close(): void {
     for (const m of this.members) m.close();
   }
+}
+
+/** A member without dumpEach: its dumps through request(), two in flight. */
+async function runDumpsByRequest(m: GenlTransport, jobs: DumpJobs): Promise<void> {
+  const worker = async () => {
+    for (let i = jobs.take(); i >= 0; i = jobs.take()) jobs.done(i, await m.request(jobs.cmd, jobs.requests[i]!, { dump: true }));
+  };
+  await Promise.all([worker(), worker()]);
 }
 
 /** A request as a fake transport sees it. */

@@ -89,6 +89,16 @@ function nlMsgWithRoom(m: Omit<NlMsg, "payload">, payloadLength: number): Uint8A
   return out;
 }
 
+/** Why the message header at `at` of a datagram (viewed whole by `view`) cannot be read, or undefined. */
+export function nlHeaderProblem(view: DataView, at: number): string | undefined {
+  const left = view.byteLength - at;
+  if (left < NLMSG_HDRLEN) return `${left} trailing byte(s), less than a netlink header`;
+  const len = view.getUint32(at, HOST_LITTLE_ENDIAN);
+  if (len < NLMSG_HDRLEN) return `nlmsg_len ${len} is less than the header (16)`;
+  if (len > left) return `nlmsg_len ${len} runs past the datagram (${left} bytes left)`;
+  return undefined;
+}
+
 /** Splits a datagram into messages; `problem` says why it stopped early (the messages before it are kept). */
 export function splitDatagram(buf: Uint8Array): { messages: NlMsg[]; problem?: string } {
   const messages: NlMsg[] = [];
@@ -96,10 +106,9 @@ export function splitDatagram(buf: Uint8Array): { messages: NlMsg[]; problem?: s
   let at = 0;
   while (at < buf.length) {
     const left = buf.length - at;
-    if (left < NLMSG_HDRLEN) return { messages, problem: `${left} trailing byte(s), less than a netlink header` };
+    const problem = nlHeaderProblem(view, at);
+    if (problem) return { messages, problem };
     const len = view.getUint32(at, HOST_LITTLE_ENDIAN);
-    if (len < NLMSG_HDRLEN) return { messages, problem: `nlmsg_len ${len} is less than the header (16)` };
-    if (len > left) return { messages, problem: `nlmsg_len ${len} runs past the datagram (${left} bytes left)` };
     messages.push({
       type: view.getUint16(at + 4, HOST_LITTLE_ENDIAN),
       flags: view.getUint16(at + 6, HOST_LITTLE_ENDIAN),

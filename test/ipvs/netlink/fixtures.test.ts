@@ -7,7 +7,8 @@ import { splitDatagram } from "@/server/kernel/genl/wire";
 import { decodeStats } from "@/server/ipvs/netlink/codec";
 import { IPVS_SVC_ATTR } from "@/server/ipvs/netlink/constants";
 import { IpvsClient, IpvsError } from "@/server/ipvs/netlink/client";
-import { compareDests, compareServices, formatIpvsadmSave } from "@/server/ipvs/netlink/save";
+import { sortTable } from "@/server/ipvs/snapshot/model";
+import { ipvsadmSaveText } from "@/server/ipvs/snapshot/rules";
 import type { Service, ServiceWithDestinations, Stats } from "@/server/ipvs/netlink/types";
 import { exchange, lines, loadFixture, oracle, replayTransport } from "./helpers";
 
@@ -22,7 +23,7 @@ function rows(text: string): { dest: boolean; fields: string[] }[] {
 
 /** The snapshot in ipvsadm's listing order: each service, then its destinations. */
 function listingOrder(t: ServiceWithDestinations[]) {
-  return [...t].sort(compareServices).flatMap((s) => [{ s, d: undefined }, ...[...s.destinations].sort(compareDests).map((d) => ({ s, d }))]);
+  return sortTable(t).flatMap((s) => [{ s, d: undefined }, ...s.destinations.map((d) => ({ s, d }))]);
 }
 
 /** Replays the recorded session in the order record.ts made it. */
@@ -51,7 +52,7 @@ describe("replies recorded from Linux 6.1 (table.json)", () => {
   it("decodes the service dump and the destination dumps into the rules ipvsadm-save printed", async () => {
     const r = await replayTable();
     expect(r.services).toHaveLength(lines(oracle(table, "ipvsadm-save -n")).filter((l) => l.startsWith("-A")).length);
-    expect(formatIpvsadmSave(r.snapshot)).toBe(oracle(table, "ipvsadm-save -n"));
+    expect(ipvsadmSaveText(r.snapshot)).toBe(oracle(table, "ipvsadm-save -n"));
     // a GET_SERVICE for one service decodes like its entry in the dump
     expect(r.one).toEqual(r.services.find((s) => "port" in s.service && s.service.port === 80 && s.service.address === "192.0.2.1"));
   });
@@ -163,7 +164,7 @@ describe("a dump spread over many datagrams (many-services.json)", () => {
     const { transport } = replayTransport(many.exchanges);
     const services = await new IpvsClient(transport).listServices();
     expect(services).toHaveLength(300);
-    expect(formatIpvsadmSave(services.map((s) => ({ ...s, destinations: [] })))).toBe(oracle(many, "ipvsadm-save -n"));
+    expect(ipvsadmSaveText(services.map((s) => ({ ...s, destinations: [] })))).toBe(oracle(many, "ipvsadm-save -n"));
   });
 
   it("reports a datagram cut short in the middle of the dump instead of decoding garbage", async () => {

@@ -2,7 +2,7 @@
 // to the datagrams the kernel would send back (built with the same framing the kernel uses).
 import { describe, expect, it } from "vitest";
 import { AttrCursor, AttrEncoder, HOST_LITTLE_ENDIAN } from "@/server/kernel/genl/attrs";
-import { GenlError, GenlSocketTransport, fakeGenlTransport, type NetlinkConn } from "@/server/kernel/genl/transport";
+import { GenlError, GenlSocketTransport, GenlTransportPool, fakeGenlTransport, runDumps, type NetlinkConn } from "@/server/kernel/genl/transport";
 import {
   CTRL_ATTR_FAMILY_ID,
   CTRL_ATTR_FAMILY_NAME,
@@ -202,6 +202,58 @@ describe("GenlSocketTransport", () => {
     expect(a[0]!.cmd).toBe(1);
     expect(b[0]!.cmd).toBe(2);
     expect(order).toEqual([1, 2]);
+  });
+});
+
+describe("GenlSocketTransport.dumpEach / runDumps", () => {
+  // The request's attribute (a u32) picks the reply; the second dump is interrupted once.
+  const echo = () => {
+    const seen = new Map<number, number>();
+    return scripted((req, cmd) => {
+      const c = new AttrCursor(req.payload.subarray(4));
+      let v = 0;
+      while (c.next()) v = c.u32();
+      const n = (seen.get(v) ?? 0) + 1;
+      seen.set(v, n);
+      const flags = NLM_F_MULTI | (v === 2 && n === 1 ? NLM_F_DUMP_INTR : 0);
+      return [cat(genl(req, cmd, u32attr(v * 10), flags), genl(req, cmd, u32attr(v * 10 + 1), flags)), done(req)];
+    });
+  };
+  const value = (r: { attrs: Uint8Array }) => new DataView(r.attrs.buffer, r.attrs.byteOffset + 4, 4).getUint32(0, true);
+
+  it("runs every dump once, hands over only clean attempts' replies, in the caller's indexes", async () => {
+    const k = echo();
+    const got: number[][] = [];
+    await runDumps(open(k.conn), 4, [1, 2, 3].map(u32attr), (i, replies) => {
+      got[i] = replies.map(value);
+    });
+    expect(got).toEqual([[10, 11], [20, 21], [30, 31]]);
+    expect(k.requests.filter((r) => r.type === FAMILY_ID)).toHaveLength(4); // dump 2 twice
+  });
+
+  it("stops taking dumps after a failure, and reports it", async () => {
+    const k = scripted((req, cmd) => (req.payload.length > 4 && new DataView(req.payload.buffer, req.payload.byteOffset + 8).getUint32(0, true) === 2 ? [done(req, 22)] : [cat(genl(req, cmd, u32attr(1), NLM_F_MULTI)), done(req)]));
+    const done_: number[] = [];
+    await expect(runDumps(open(k.conn), 4, [1, 2, 3, 4].map(u32attr), (i) => done_.push(i))).rejects.toMatchObject({ kind: "errno", code: "EINVAL" });
+    expect(done_).toEqual([0]);
+    expect(k.requests.filter((r) => r.type === FAMILY_ID)).toHaveLength(2);
+  });
+
+  it("falls back to request() for a transport without dumpEach, and a pool mixes both kinds of member", async () => {
+    const plain = fakeGenlTransport((req) => [{ cmd: 1, version: 1, attrs: req.attrs }]);
+    const got: number[] = [];
+    await runDumps(plain, 4, [5, 6, 7].map(u32attr), (i, [r]) => {
+      got[i] = new DataView(r!.attrs.buffer, r!.attrs.byteOffset + 4, 4).getUint32(0, true);
+    });
+    expect(got).toEqual([5, 6, 7]);
+    const pool = new GenlTransportPool([open(echo().conn), fakeGenlTransport((req) => [{ cmd: 1, version: 1, attrs: req.attrs }])]);
+    const all: number[][] = [];
+    await runDumps(pool, 4, Array.from({ length: 20 }, (_, i) => u32attr(i + 3)), (i, replies) => {
+      all[i] = replies.map(value);
+    });
+    expect(all).toHaveLength(20);
+    // each dump answered by one of the two members: the echo kernel (v*10, v*10+1) or the fake (v)
+    all.forEach((vals, i) => expect([[(i + 3) * 10, (i + 3) * 10 + 1], [i + 3]]).toContainEqual(vals));
   });
 });
 

@@ -9,7 +9,8 @@ const handler = (req: Request) =>
     endpoint: "/api/trpc",
     req,
     router: appRouter,
-    createContext: () => createTRPCContext({ headers: req.headers }),
+    // resHeaders: where the auth router sets the session cookie.
+    createContext: ({ resHeaders }) => createTRPCContext({ headers: req.headers, resHeaders }),
     onError({ path, error }) {
       // The browser got a generic message; the original error (the adapter's `cause`) goes to the log.
       if (error.code === "INTERNAL_SERVER_ERROR") console.error(`tRPC failed on ${path ?? "<no-path>"}:`, error.cause ?? error);

@@ -1,0 +1,213 @@
+// The wizards on a real IPVS kernel (lab guest only). For each mode, from a BARE site (lab/site `bare: true`:
+// namespaces, addresses and HTTP servers, nothing of LVS), the wizard is driven through the agent's ops, as the
+// web server drives it: the agent runs agent-only in the director's namespace. The real-server scripts of the
+// plan run in each real server's namespace, as an admin would run them. Then:
+//   - a failure forced at each director step (and at the traffic verification) leaves the director exactly as
+//     before: ipvsadm-save -n, ip addr, ip route, the sysctls and nft list ruleset are compared (a child process
+//     in the director's namespace spoils one kernel call per apply, test/kernel/wizard-faults.child.ts);
+//   - DR: an apply that is not confirmed is rolled back by the agent's own timer, with the client's connection
+//     to the agent closed meanwhile;
+//   - an apply that is confirmed stays, and the client's requests through the VIP are answered by every real
+//     server in its weight ratio (1:2 over 30 requests: 10 and 20).
+import { execFile, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { buildSite, type Site } from "@/lab/site/site";
+import type { Mode } from "@/lab/site/spec";
+import { createAgentClient, createSocketExchange, type AgentClient, type SocketExchange } from "@/server/agent/client";
+import type { WizardStatus } from "@/server/wizards/apply";
+import type { WizardReview } from "@/server/wizards/protocol";
+
+import { startAgentIn } from "./agent-process";
+import { DIRECTOR_ORACLE, labWizardInput } from "./wizard-lab";
+
+const SITE_NAMES: Record<Mode, string> = { dr: "wzdr", nat: "wznat", tun: "wztun", fullnat: "wzfn" };
+
+interface Lab {
+  site: Site;
+  agentProcess: ChildProcess;
+  socketPath: string;
+  exchange: SocketExchange;
+  agent: AgentClient;
+}
+
+async function openLab(mode: Mode): Promise<Lab> {
+  const site = await buildSite({ name: SITE_NAMES[mode], mode, bare: true });
+  const socketPath = join(mkdtempSync(join(tmpdir(), "lvsdash-wizard-")), "run", "agent.sock");
+  const agentProcess = await startAgent(site, socketPath);
+  const exchange = createSocketExchange({ path: socketPath });
+  return { site, agentProcess, socketPath, exchange, agent: createAgentClient(exchange.exchange) };
+}
+
+function startAgent(site: Site, socketPath: string): Promise<ChildProcess> {
+  return startAgentIn(site.host("dir").netns, socketPath).catch((e: unknown) => {
+    // Under TCG node has also died in tsx's WebAssembly lexer ("RuntimeError: memory access out of bounds",
+    // exit status 1, seen once in the lab), which startAgentIn does not retry: one more start, said on stderr.
+    if (!(e instanceof Error) || !/memory access out of bounds/.test(e.message)) throw e;
+    process.stderr.write("wizard test: the agent died in tsx's wasm lexer while starting; starting it again\n");
+    return startAgentIn(site.host("dir").netns, socketPath);
+  });
+}
+
+async function closeLab(lab: Lab | undefined): Promise<void> {
+  if (!lab) return;
+  lab.exchange.close();
+  if (lab.agentProcess.exitCode === null) lab.agentProcess.kill("SIGKILL");
+  await lab.site.destroy();
+}
+
+const oracle = async (site: Site) => (await site.sh("dir", DIRECTOR_ORACLE)).stdout;
+
+async function waitFor(agent: AgentClient, done: (s: WizardStatus) => boolean, timeoutMs: number): Promise<WizardStatus> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await agent.call("wizard.status", {});
+    if (done(s)) return s;
+    if (Date.now() > until) throw new Error(`wizard did not get there in ${timeoutMs} ms: ${JSON.stringify(s, null, 1)}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+const settled = (s: WizardStatus) => s.phase !== "applying" && s.phase !== "verifying" && s.phase !== "rolling-back";
+
+/** Runs every real server's script of the plan in its namespace, as its administrator would. */
+async function runRealServerScripts(site: Site, review: WizardReview): Promise<void> {
+  for (const h of site.hosts) {
+    if (!h.realServer) continue;
+    const rs = review.plan.realServers.find((r) => r.address === h.realServer!.rip);
+    expect(rs, `plan has a script for ${h.node}`).toBeDefined();
+    await site.sh(h.node, rs!.script);
+  }
+}
+
+/** The fault child, in the director's namespace. */
+function runFaults(site: Site, input: unknown): Promise<{ k: number | "verify"; steps: number; status: WizardStatus; before: string; after: string }[]> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      "ip",
+      ["netns", "exec", site.host("dir").netns, process.execPath, "--import", "tsx", "test/kernel/wizard-faults.child.ts", JSON.stringify(input)],
+      { maxBuffer: 64 * 1024 * 1024, timeout: 420_000 },
+      (error, stdout, stderr) => {
+        if (error) return reject(new Error(`fault child failed: ${error.message}\n${stderr}`));
+        resolve(stdout.trim().split("\n").map((l) => JSON.parse(l)));
+      },
+    );
+  });
+}
+
+function expectRolledBack(r: { k: number | "verify"; status: WizardStatus; before: string; after: string }): void {
+  expect(r.status.phase, `case ${r.k}: ${r.status.error ?? r.status.rollback?.reason}`).toBe("rolled-back");
+  expect(r.status.rollback?.ok, `case ${r.k}: ${JSON.stringify(r.status.rollback)}`).toBe(true);
+  expect(r.after, `case ${r.k}: the director's state after the rollback`).toBe(r.before);
+}
+
+for (const mode of ["dr", "nat", "tun", "fullnat"] as const) {
+  describe(`wizard ${mode.toUpperCase()} from a bare site`, () => {
+    let lab: Lab | undefined;
+    const input = labWizardInput(mode, SITE_NAMES[mode]);
+
+    beforeAll(async () => {
+      lab = await openLab(mode);
+    });
+    afterAll(async () => {
+      await closeLab(lab);
+    });
+
+    it("plans with no error and gives every real server its script", async () => {
+      const review = await lab!.agent.call("wizard.plan", input);
+      expect(review.problems.filter((p) => p.severity === "error")).toEqual([]);
+      expect(review.canApply).toBe(true);
+      expect(review.plan.director.length).toBeGreaterThan(0);
+      await runRealServerScripts(lab!.site, review);
+      // The bare director has no service: the site's client gets nothing through the VIP yet.
+      expect((await lab!.site.request(2, { timeoutMs: 2000 })).failures).toBe(2);
+    });
+
+    it("a failure at each director step, or at verification, leaves the director exactly as before", async () => {
+      const results = await runFaults(lab!.site, input);
+      expect(results.length).toBe(results[0]!.steps + 1);
+      for (const r of results) expectRolledBack(r);
+      // Each step case failed at its own step and undid the ones before it.
+      for (const r of results) {
+        if (r.k === "verify") continue;
+        expect(r.status.steps[r.k]!.state).toBe("failed");
+        expect(r.status.steps.slice(0, r.k).every((s) => s.state === "undone" || s.state === "already")).toBe(true);
+      }
+    }, 450_000);
+
+    if (mode === "dr") {
+      it("is rolled back by the agent's timer when not confirmed, with the web side gone", async () => {
+        const before = await oracle(lab!.site);
+        const short = labWizardInput(mode, SITE_NAMES[mode], 5);
+        const started = await lab!.agent.call("wizard.apply", { input: short });
+        expect(started.phase).toBe("applying");
+        const applied = await waitFor(lab!.agent, settled, 200_000);
+        expect(applied.phase, JSON.stringify(applied)).toBe("awaiting-confirm");
+        expect(await oracle(lab!.site)).not.toBe(before);
+        // The browser goes away: close the connection and open another one only to watch.
+        lab!.exchange.close();
+        await new Promise((r) => setTimeout(r, 6000));
+        lab!.exchange = createSocketExchange({ path: lab!.socketPath });
+        lab!.agent = createAgentClient(lab!.exchange.exchange);
+        const end = await waitFor(lab!.agent, settled, 60_000);
+        expect(end.phase).toBe("rolled-back");
+        expect(end.rollback?.reason).toMatch(/not confirmed within 5 s/);
+        expect(end.rollback?.ok).toBe(true);
+        expect(await oracle(lab!.site)).toBe(before);
+      }, 400_000);
+
+      it("is rolled back by the next agent when the agent dies before the confirmation", async () => {
+        const before = await oracle(lab!.site);
+        await lab!.agent.call("wizard.apply", { input });
+        const applied = await waitFor(lab!.agent, settled, 200_000);
+        expect(applied.phase, JSON.stringify(applied)).toBe("awaiting-confirm");
+        expect(await oracle(lab!.site)).not.toBe(before);
+        lab!.exchange.close();
+        const gone = new Promise((r) => lab!.agentProcess.once("exit", r));
+        lab!.agentProcess.kill("SIGKILL");
+        await gone;
+        lab!.agentProcess = await startAgent(lab!.site, lab!.socketPath);
+        lab!.exchange = createSocketExchange({ path: lab!.socketPath });
+        lab!.agent = createAgentClient(lab!.exchange.exchange);
+        const end = await waitFor(lab!.agent, (s) => s.phase === "rolled-back", 120_000);
+        expect(end.rollback?.reason).toMatch(/agent stopped before the change was confirmed/);
+        expect(end.rollback?.ok).toBe(true);
+        expect(await oracle(lab!.site)).toBe(before);
+      }, 400_000);
+    }
+
+    it("applies, verifies with traffic, is confirmed, and serves the client in the weight ratio", async () => {
+      const review = await lab!.agent.call("wizard.plan", input);
+      const started = await lab!.agent.call("wizard.apply", { input, fingerprint: review.plan.fingerprint });
+      const applied = await waitFor(lab!.agent, settled, 200_000);
+      expect(applied.phase, JSON.stringify(applied, null, 1)).toBe("awaiting-confirm");
+      expect(applied.verification?.stateOk).toBe(true);
+      expect(applied.verification?.traffic?.ok).toBe(true);
+      expect(Object.keys(applied.verification?.traffic?.bodies ?? {}).sort()).toEqual(["rs1", "rs2"]);
+      const confirmed = await lab!.agent.call("wizard.confirm", { id: started.id! });
+      expect(confirmed.phase).toBe("committed");
+      const r = await lab!.site.request(30, { timeoutMs: 5000 });
+      expect(r.failures).toBe(0);
+      // wrr 1:2 over 30 new connections is 10 and 20, as seen in the first lab runs of every mode. After the DR
+      // timer and agent-restart cases, one run got rs1 11 / rs2 19: a client port reused while IPVS still held an
+      // old connection entry for it (FIN_WAIT lasts 2 min in DR) follows that entry instead of being scheduled.
+      // So: every real server answers, each within one connection of its share.
+      expect(Object.keys(r.byServer).sort()).toEqual(["rs1", "rs2"]);
+      expect(r.byServer.rs1! + r.byServer.rs2!).toBe(30);
+      expect(Math.abs(r.byServer.rs1! - 10)).toBeLessThanOrEqual(1);
+      expect(Math.abs(r.byServer.rs2! - 20)).toBeLessThanOrEqual(1);
+      if (mode === "fullnat") {
+        // Real servers see the director's inner address, not the client's (the wizard says so).
+        const peer = await lab!.site.request(3, { timeoutMs: 5000, path: "/cgi-bin/peer" });
+        expect(peer.failures).toBe(0);
+        for (const resp of peer.responses) expect(resp.body).toMatch(/^rs\d 198\.51\.100\.1$/);
+      }
+      // Planned again, the wizard refuses: the service exists now.
+      const again = await lab!.agent.call("wizard.plan", input);
+      expect(again.canApply).toBe(false);
+    }, 400_000);
+  });
+}
