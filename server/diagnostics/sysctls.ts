@@ -393,13 +393,17 @@ export function roleInSite(facts: HostFacts, site: SiteContext): HostRoleSpec | 
   return { role: "real-server", vips: vips.map((v) => ({ address: v.address, mode: v.mode })) };
 }
 
-/** Every sysctl finding of the site: each host in `site.hostFacts` against the role the site gives it. */
+/**
+ * Every sysctl finding of the site: each host in `site.hostFacts` against the role the site gives it. Only
+ * problems by default: the advice (severity info) is there when asked for, never as an open finding of a
+ * healthy site.
+ */
 export function sysctlFindings(site: SiteContext, options: { advice?: boolean } = {}): Finding[] {
   const out: Finding[] = [];
   for (const facts of site.hostFacts ?? []) {
     const role = roleInSite(facts, site);
     if (role === null) continue;
-    out.push(...evaluateHostSysctls(facts, { ...role, advice: options.advice ?? true }));
+    out.push(...evaluateHostSysctls(facts, { ...role, advice: options.advice ?? false }));
   }
   return out;
 }

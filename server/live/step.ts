@@ -1,7 +1,8 @@
 // The sampler's logic, as one PURE step: (previous state, snapshot, time) -> (next state, sample).
 //
 //   let state = initialState();
-//   every second:  ({ state, sample } = step(state, await agent.call("ipvs.snapshot", {}), Date.now()));
+//   every second:  ({ state, sample } = step(state, snapshot, Date.now()));   // snapshot: counters.ts decodes
+//                                                                              // the agent's ipvs.counters into it
 //
 // A sample is what the live pages draw: every virtual service and real server with its gauges (connections,
 // weight) and its per-second rates, already in JSON-safe numbers (the kernel's u64 counters stay bigint only
@@ -26,8 +27,8 @@ import { isFwmarkService } from "@/server/ipvs/netlink/types";
 // 1. What a tick reads, and what it publishes
 // ---------------------------------------------------------------------------------------------------------
 
-/** One read of the director: the `ipvs.snapshot` agent op's snapshot (DirectorSnapshot). Only `services` is
- *  required, so that the older `ipvs.metrics` op (services only) can feed it too. */
+/** One read of the director: what counters.ts decodes from the `ipvs.counters` agent op, or the `ipvs.snapshot`
+ *  op's DirectorSnapshot. Only `services` is required, so that `ipvs.metrics` (services only) can feed it too. */
 export interface SourceSnapshot {
   services: readonly ServiceWithDestinations[];
   info?: IpvsInfo;
@@ -183,8 +184,8 @@ export function step(prev: SamplerState, snap: SourceSnapshot, t: number, opts: 
   const series = new Map<string, SeriesMemo>();
   const inc = new Float64Array(RATE_KEYS.length);
 
-  // Written for 11,000 series a second: object literals of one fixed shape each (no spreads, no closures per
-  // series), one pass over each service's real servers.
+  // Written for 11,000 series a second: object literals of one fixed shape each (no spread copies), one pass
+  // over each service's real servers.
 
   /** Rates of one series, and its memo for the next tick (into `out`). */
   const rates = (key: string, stats: ServiceWithDestinations["stats"], out: RateFields): void => {

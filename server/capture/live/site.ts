@@ -5,7 +5,7 @@
 //   const { site, interfaces, problem } = await readAgentSite();
 //
 // The parsers are pure and exported for tests; readAgentSite is the only part that reads the kernel.
-import { networkInterfaces } from "node:os";
+import { hostname, networkInterfaces } from "node:os";
 
 import { siteContextFromTable } from "@/server/diagnostics/context";
 import type { SiteContext, SiteHost } from "@/server/diagnostics/types";
@@ -16,6 +16,7 @@ import type { TableState } from "@/server/ipvs/snapshot/model";
 import { readSnapshot } from "@/server/ipvs/snapshot/model";
 import { openIpvsClient } from "@/server/kernel/genl/ipvs";
 import { readProcFile } from "@/server/kernel/procfs";
+import { readHostFacts } from "@/server/kernel/sysctl";
 
 /** ATF_COM (include/uapi/linux/if_arp.h): the entry has a MAC. */
 const ATF_COM = 0x2;
@@ -99,5 +100,14 @@ export async function readAgentSite(): Promise<AgentSite> {
   } catch {
     // No neighbour table (no IPv4): the detectors learn MACs from the ARP they see.
   }
-  return { site: agentSiteContext(table, interfaces, neighbours), interfaces, problem };
+  const site = agentSiteContext(table, interfaces, neighbours);
+  // The director's own settings as its kernel applies them (arp_*, rp_filter, forwarding, vs.conntrack...):
+  // the sysctl checks run on them with the packet detectors. Real servers' come from their agents.
+  try {
+    site.hostFacts = [await readHostFacts(hostname())];
+  } catch (error) {
+    // The packet detectors still run; the agent's log says why the sysctl checks do not.
+    console.error(`lvs-dashboard: the director's sysctls could not be read: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return { site, interfaces, problem };
 }
