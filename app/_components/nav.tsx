@@ -30,7 +30,24 @@ function isCurrent(pathname: string, href: string): boolean {
 export function TopBar() {
   const trpc = useTRPC();
   const pathname = usePathname();
-  const host = useQuery(trpc.host.info.queryOptions(undefined, { refetchInterval: HOST_REFRESH_MS }));
+  // The login page has nobody signed in yet: only the product's name.
+  const signingIn = pathname === "/login";
+  const host = useQuery(trpc.host.info.queryOptions(undefined, { refetchInterval: HOST_REFRESH_MS, enabled: !signingIn }));
+  if (signingIn) {
+    return (
+      <header className="topbar">
+        <div className="topbar__brand">
+          <span className="topbar__logo" aria-hidden="true">
+            LVS
+          </span>
+          <div>
+            <h1>LVS Dashboard</h1>
+            <p>IPVS director</p>
+          </div>
+        </div>
+      </header>
+    );
+  }
   return (
     <header className="topbar">
       <div className="topbar__brand">

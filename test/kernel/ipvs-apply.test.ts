@@ -12,13 +12,12 @@ import { applyRuleTable } from "@/server/ipvs/apply/apply";
 import { loadRulesForApply } from "@/server/ipvs/apply/validate";
 import { runCli, realKernel } from "@/server/cli/main";
 import { IpvsClient } from "@/server/ipvs/netlink/client";
-import { IPVS_CMD } from "@/server/ipvs/netlink/constants";
 import { emitIpvsadmSave } from "@/server/ipvs/rules/emit";
 import type { RuleTable } from "@/server/ipvs/rules/model";
-import { GenlError, type GenlTransport } from "@/server/kernel/genl/transport";
-import { openIpvsClient, openIpvsTransport } from "@/server/kernel/genl/ipvs";
+import { openIpvsClient } from "@/server/kernel/genl/ipvs";
 import { moduleAvailability } from "@/server/kernel/modules";
 import { captureIo } from "../cli/io";
+import { failingAt } from "./failing-transport";
 
 const sh = (script: string, input?: string): string => execFileSync("sh", ["-c", script], { encoding: "utf8", input });
 const RICH = readFileSync("test/fixtures/cases/rules-rich/rules.txt", "utf8");
@@ -42,26 +41,6 @@ const CHANGED = RICH.replace("-A -t 192.0.2.103:80 -s lblc\n", "")
   .replace("-a -t 192.0.2.109:80 -r 192.0.2.92 -w 5\n", "")
   .replace("-a -u 192.0.2.123:53 -r 192.0.2.25 -m -w 1", "-a -u 192.0.2.123:53 -r 192.0.2.25:5353 -m -w 4\n-a -u 192.0.2.123:53 -r 192.0.2.26 -m -w 2")
   .replace("--set 900 120 300", "--set 901 121 301\n-A -t 192.0.2.140:443 -s wrr\n-a -t 192.0.2.140:443 -r 198.51.100.40:8443 -m -w 3");
-
-const WRITES = new Set<number>(
-  (["NEW_SERVICE", "SET_SERVICE", "DEL_SERVICE", "NEW_DEST", "SET_DEST", "DEL_DEST", "SET_CONFIG", "NEW_DAEMON", "DEL_DAEMON"] as const).map((c) => IPVS_CMD[c].id),
-);
-
-/** The real transport, except that the nth command that changes something fails as the kernel would (ENOMEM). */
-function failingAt(n: number): { transport: GenlTransport; writes: () => number } {
-  const real = openIpvsTransport();
-  let writes = 0;
-  return {
-    writes: () => writes,
-    transport: {
-      request(cmd, attrs, flags) {
-        if (WRITES.has(cmd) && ++writes === n) return Promise.reject(new GenlError("errno", "the kernel rejected the request (ENOMEM)", cmd, 12));
-        return real.request(cmd, attrs, flags);
-      },
-      close: () => real.close(),
-    },
-  };
-}
 
 let ipvs: IpvsClient;
 

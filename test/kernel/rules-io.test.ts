@@ -10,11 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { exportRules, importRules } from "@/server/ipvs/keepalived/rules-io";
 import { IpvsClient } from "@/server/ipvs/netlink/client";
-import { IPVS_CMD } from "@/server/ipvs/netlink/constants";
 import { readSnapshot } from "@/server/ipvs/snapshot/model";
-import { openIpvsClient, openIpvsTransport } from "@/server/kernel/genl/ipvs";
-import { GenlError, type GenlTransport } from "@/server/kernel/genl/transport";
+import { openIpvsClient } from "@/server/kernel/genl/ipvs";
 import { moduleAvailability } from "@/server/kernel/modules";
+
+import { failingAt } from "./failing-transport";
 
 const sh = (script: string): string => execFileSync("sh", ["-c", script], { encoding: "utf8" });
 const save = () => sh("ipvsadm-save -n");
@@ -43,21 +43,6 @@ virtual_server 192.0.2.100 53 {
     real_server 192.0.2.21 53 { weight 1 }
 }
 `;
-
-const WRITES = new Set<number>((["NEW_SERVICE", "SET_SERVICE", "DEL_SERVICE", "NEW_DEST", "SET_DEST", "DEL_DEST"] as const).map((c) => IPVS_CMD[c].id));
-
-/** The real transport, except that the nth write fails as the kernel would (ENOMEM). */
-function failingAt(n: number): GenlTransport {
-  const real = openIpvsTransport();
-  let writes = 0;
-  return {
-    request(cmd, attrs, flags) {
-      if (WRITES.has(cmd) && ++writes === n) return Promise.reject(new GenlError("errno", "the kernel rejected the request (ENOMEM)", cmd, 12));
-      return real.request(cmd, attrs, flags);
-    },
-    close: () => real.close(),
-  };
-}
 
 let ipvs: IpvsClient;
 
@@ -100,7 +85,7 @@ describe("keepalived.conf import on the real kernel", () => {
 
   it("rolls back an import the kernel refuses halfway: ipvsadm-save is as before", async () => {
     const before = save();
-    const failing = new IpvsClient(failingAt(3));
+    const failing = new IpvsClient(failingAt(3).transport);
     try {
       const r = await importRules(failing, moduleAvailability, { format: "keepalived", text: CONF, keepUnlisted: true, dryRun: false, fingerprint });
       expect(r).toMatchObject({ stage: "failed", failure: { command: expect.stringMatching(/^-[Aa] /), error: expect.stringMatching(/refused IPVS_CMD_NEW_DEST/), rolledBack: true, remaining: [] } });
