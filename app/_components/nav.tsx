@@ -36,29 +36,13 @@ export function TopBar() {
   if (signingIn) {
     return (
       <header className="topbar">
-        <div className="topbar__brand">
-          <span className="topbar__logo" aria-hidden="true">
-            LVS
-          </span>
-          <div>
-            <h1>LVS Dashboard</h1>
-            <p>IPVS director</p>
-          </div>
-        </div>
+        <Brand subtitle="IPVS director" />
       </header>
     );
   }
   return (
     <header className="topbar">
-      <div className="topbar__brand">
-        <span className="topbar__logo" aria-hidden="true">
-          LVS
-        </span>
-        <div>
-          <h1>LVS Dashboard</h1>
-          <p>{host.data ? `${host.data.hostname} · Linux ${host.data.kernelRelease}` : "IPVS director"}</p>
-        </div>
-      </div>
+      <Brand subtitle={host.data ? `${host.data.hostname} · Linux ${host.data.kernelRelease}` : "IPVS director"} />
       <nav className="topbar__nav" aria-label="Sections">
         {SECTIONS.map((s) => (
           <Link
@@ -76,6 +60,20 @@ export function TopBar() {
         <UserMenu />
       </div>
     </header>
+  );
+}
+
+function Brand({ subtitle }: { subtitle: string }) {
+  return (
+    <div className="topbar__brand">
+      <span className="topbar__logo" aria-hidden="true">
+        LVS
+      </span>
+      <div>
+        <h1>LVS Dashboard</h1>
+        <p>{subtitle}</p>
+      </div>
+    </div>
   );
 }
 
