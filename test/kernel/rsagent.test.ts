@@ -16,6 +16,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildSite, type Site } from "@/lab/site/site";
 import { parseIpAddrJson } from "@/server/kernel/sysctl";
 import { createRealServerRegistry, type RealServerRegistry } from "@/server/realservers/registry";
+import { realServerFindings } from "@/server/diagnostics/realservers";
+import { parseIpvsadmRules } from "@/server/ipvs/rules/parse";
+import { buildRuleTable } from "@/server/ipvs/rules/table";
+import { tableStateFromRules } from "@/server/ipvs/snapshot/rules";
 import { RealServerStore } from "@/server/realservers/store";
 import { generateToken } from "@/server/rsagent/http";
 import { parseWizardInput } from "@/server/wizards/input";
@@ -205,6 +209,11 @@ describe("rs-agent in a DR real server's namespace", () => {
   it("the wizard's DR steps, applied and confirmed, make the real server answer through the VIP", async () => {
     const before = await site.request(2, { timeoutMs: 2_000 });
     expect(before.failures).toBe(2); // no VIP on the real server: it drops what the director forwards
+    // The diagnostics, from the agent's facts and the director's table, say what is wrong with it.
+    const table = tableStateFromRules(buildRuleTable(parseIpvsadmRules(await site.ipvsadm(["-S", "-n"])).commands).table);
+    const wrong = realServerFindings(table, await registry.facts(id));
+    expect(wrong.length).toBeGreaterThan(0);
+    expect(wrong.every((f) => f.hosts[0]?.ip === "192.0.2.11" && f.hosts[0].role === "real-server")).toBe(true);
 
     const client = registry.client(id);
     const r = await client.call("rs.apply", { steps: wizardDrSteps(), confirmTimeoutSeconds: 30 });
@@ -219,6 +228,7 @@ describe("rs-agent in a DR real server's namespace", () => {
     expect(state.trim().split("\n")).toEqual(["127.0.0.1/8", `${VIP}/32`, "1", "2", "1", "2"]);
     const after = await site.request(3, { timeoutMs: 5_000 });
     expect(after.byServer).toEqual({ rs1: 3 });
+    expect(realServerFindings(table, await registry.facts(id))).toEqual([]);
 
     // Applying the same steps again changes nothing (every step "already so").
     const again = await client.call("rs.apply", { steps: wizardDrSteps(), confirmTimeoutSeconds: 30 });

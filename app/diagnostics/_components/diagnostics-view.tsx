@@ -1,12 +1,13 @@
 "use client";
 // The Diagnostics page: the live findings of the agent's capture session (over SSE), open ones first with
 // everything needed to act, resolved ones with their times, and the upload box for a capture file.
+import { useQuery } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import Link from "next/link";
 
 import { LiveState } from "@/app/_components/live";
 import { useTRPC } from "@/app/_trpc/react";
-import type { DiagnosticsView as View, FindingItem } from "@/server/api/routers/diagnostics";
+import type { DiagnosticsView as View, FindingItem, RealServerSettings } from "@/server/api/routers/diagnostics";
 
 import { FindingCard, ago, clock, duration, type FindingCardData } from "./finding";
 import { FrameProblem, useLiveFrame } from "./live-frame";
@@ -54,6 +55,8 @@ export function DiagnosticsView() {
         ) : (
           <Findings view={view} now={at} />
         )}
+
+        <RealServerSettingsSection now={at} />
 
         <UploadBox />
       </main>
@@ -206,6 +209,58 @@ function FindingLists({ view, now }: { view: View; now: number }) {
           </ul>
         )}
       </section>
+    </>
+  );
+}
+
+const RS_REFRESH_MS = 15_000;
+
+/** The real servers' own settings, read through their paired agents (no wire needed: sysctls and addresses). */
+function RealServerSettingsSection({ now }: { now: number }) {
+  const trpc = useTRPC();
+  const q = useQuery(trpc.diagnostics.realServers.queryOptions(undefined, { refetchInterval: RS_REFRESH_MS }));
+  return (
+    <section className="diag-section" aria-labelledby="rs-settings" data-testid="rs-settings">
+      <h3 id="rs-settings" className="section-title">
+        Real servers&apos; settings
+      </h3>
+      {q.isPending ? (
+        <p className="muted">Asking the paired real-server agents…</p>
+      ) : q.isError ? (
+        <p className="text-err">Could not ask the real-server agents: {q.error.message}</p>
+      ) : !q.data.available ? (
+        <p className="muted">{q.data.reason}</p>
+      ) : q.data.servers.length === 0 ? (
+        <p className="muted">
+          No real-server agent is paired. Start <code>lvsdash rs-agent</code> on each real server and pair it: its
+          arp_ignore, arp_announce, rp_filter, VIP and tunl0 are then checked here as its kernel applies them.
+        </p>
+      ) : (
+        q.data.servers.map((rs) => <RealServerSettingsCard key={rs.id} rs={rs} now={now} />)
+      )}
+    </section>
+  );
+}
+
+function RealServerSettingsCard({ rs, now }: { rs: RealServerSettings; now: number }) {
+  const name = (
+    <>
+      <b>{rs.name}</b> <span className="mono faint">{rs.url}</span>
+    </>
+  );
+  if (!rs.ok) return <p className="text-warn">{name}: its agent did not answer ({rs.error})</p>;
+  if (rs.findings.length === 0) return <p>✓ {name}: settings right for the services it serves</p>;
+  return (
+    <>
+      {rs.findings.map((f) => (
+        <FindingCard
+          key={`${rs.id}:${f.id}`}
+          data={{ key: f.id, severity: f.severity, title: f.title, explanation: f.explanation, hosts: f.hosts, fix: f.fix, evidence: [], activity: null }}
+          now={now}
+          download={<span className="muted small">read from its agent</span>}
+          meta={<span>{name}</span>}
+        />
+      ))}
     </>
   );
 }

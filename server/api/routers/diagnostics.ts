@@ -6,7 +6,9 @@ import { z } from "zod";
 import type { AgentClient } from "@/server/agent/client";
 import { createTRPCRouter, viewerProcedure } from "@/server/api/trpc";
 import type { FindingView, FindingsReport } from "@/server/diagnostics/live";
-import type { Severity } from "@/server/diagnostics/types";
+import { realServerFindings } from "@/server/diagnostics/realservers";
+import type { Finding, Severity } from "@/server/diagnostics/types";
+import { sharedRealServerRegistry, type RealServerRegistry } from "@/server/realservers/registry";
 
 import { poll, type LiveFrame } from "./capture";
 
@@ -54,7 +56,33 @@ export async function* changedFrames(frames: AsyncIterable<LiveFrame<Diagnostics
   }
 }
 
+/** One paired real server's settings as the diagnostics judge them, or why they could not be read. */
+export type RealServerSettings =
+  | { id: number; name: string; url: string; ok: true; findings: Finding[] }
+  | { id: number; name: string; url: string; ok: false; error: string };
+
+/** Every paired real-server agent asked for its facts, each checked against the director's IPVS table. */
+export async function realServerSettings(agent: AgentClient, registry: RealServerRegistry): Promise<{ available: boolean; reason: string | null; servers: RealServerSettings[] }> {
+  const paired = registry.list();
+  if (paired.length === 0) return { available: true, reason: null, servers: [] };
+  const snap = await agent.call("ipvs.snapshot", {});
+  if (!snap.available) return { available: false, reason: snap.reason, servers: [] };
+  const servers = await Promise.all(
+    paired.map(async (rs): Promise<RealServerSettings> => {
+      const who = { id: rs.id, name: rs.name, url: rs.url };
+      try {
+        return { ...who, ok: true, findings: realServerFindings(snap.snapshot, await registry.facts(rs.id)) };
+      } catch (error) {
+        return { ...who, ok: false, error: error instanceof Error ? error.message : String(error) };
+      }
+    }),
+  );
+  return { available: true, reason: null, servers };
+}
+
 export const diagnosticsRouter = createTRPCRouter({
+  /** The real servers' own settings, through their paired agents (none paired: an empty list). */
+  realServers: viewerProcedure.query(({ ctx }) => realServerSettings(ctx.agent, sharedRealServerRegistry())),
   findings: viewerProcedure
     .input(z.object({ since: z.number().int().nonnegative().default(0) }).default({ since: 0 }))
     .query(({ ctx, input }) => readView(ctx.agent, input.since)),

@@ -10,7 +10,8 @@
 //   const sessions = new CaptureSessions({ readSite: readAgentSite });
 //   await sessions.start(["eth0"]);  sessions.findings(cursor);  sessions.evidence(id, ref);  sessions.stop();
 //
-// The site (VIPs, real servers, MACs) is re-read every `refreshMs`: a changed IPVS table changes the filter.
+// The site (VIPs, real servers, MACs, the director's sysctls) is re-read every `refreshMs` (5 s): a changed IPVS
+// table changes the filter, a changed sysctl opens or resolves its finding.
 // The packet numbers in evidence are the engine's: the session counts packets as they reach the engine (it
 // wraps the capture), so packet n here is packet n there, across reopened captures too.
 import { randomBytes } from "node:crypto";
@@ -50,7 +51,7 @@ export interface CaptureSessionsOptions {
   open?: typeof openLiveCapture;
   /** Seconds since the epoch. */
   now?: () => number;
-  /** How often the site is read again (ms). Default 10 s. */
+  /** How often the site is read again (ms). Default 5 s. */
   refreshMs?: number;
   /** How often the engine evaluates (ms). Default 1 s. */
   intervalMs?: number;
@@ -169,7 +170,7 @@ export class CaptureSessions {
       throw new SessionError(error instanceof Error ? error.message : String(error));
     }
     s.timers.push(setInterval(() => this.collectEvidence(s), this.options.intervalMs ?? 1000));
-    s.timers.push(setInterval(() => void this.refreshSite(s), this.options.refreshMs ?? 10_000));
+    s.timers.push(setInterval(() => void this.refreshSite(s), this.options.refreshMs ?? 5_000));
     this.session = s;
     return this.status();
   }
