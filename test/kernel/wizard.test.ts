@@ -83,15 +83,23 @@ async function runRealServerScripts(site: Site, review: WizardReview): Promise<v
   }
 }
 
-/** The fault child, in the director's namespace. */
-function runFaults(site: Site, input: unknown): Promise<{ k: number | "verify"; steps: number; status: WizardStatus; before: string; after: string }[]> {
+/**
+ * The fault child, in the director's namespace. A start that node itself crashes under qemu TCG (SIGSEGV or
+ * SIGBUS with no output: see agent-process.ts) is retried, twice at most; any other failure fails the test.
+ */
+function runFaults(site: Site, input: unknown, crashesLeft = 2): Promise<{ k: number | "verify"; steps: number; status: WizardStatus; before: string; after: string }[]> {
   return new Promise((resolve, reject) => {
     execFile(
       "ip",
       ["netns", "exec", site.host("dir").netns, process.execPath, "--import", "tsx", "test/kernel/wizard-faults.child.ts", JSON.stringify(input)],
       { maxBuffer: 64 * 1024 * 1024, timeout: 420_000 },
       (error, stdout, stderr) => {
-        if (error) return reject(new Error(`fault child failed: ${error.message}\n${stderr}`));
+        const signal = (error as { signal?: string } | null)?.signal;
+        if (error && (signal === "SIGSEGV" || signal === "SIGBUS") && stdout === "" && crashesLeft > 0) {
+          process.stderr.write(`runFaults: node died of ${signal} before any output; retrying\n`);
+          return resolve(runFaults(site, input, crashesLeft - 1));
+        }
+        if (error) return reject(new Error(`fault child failed (${signal ?? "exit"}): ${error.message}\n${stderr}`));
         resolve(stdout.trim().split("\n").map((l) => JSON.parse(l)));
       },
     );
