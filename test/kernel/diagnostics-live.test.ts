@@ -23,6 +23,7 @@ import { createAgentClient, createSocketExchange, type AgentClient, type SocketE
 import { parseEvidenceId, type FindingView } from "@/server/diagnostics/live";
 
 import { startAgentIn } from "./agent-process";
+import { within } from "./within";
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -39,17 +40,6 @@ let agent: AgentClient;
 let traffic: Traffic | null = null;
 
 const aboutRs2 = (f: FindingView) => f.hosts[0]?.ip === RS2.ip && f.hosts[0]?.mac === RS2.mac;
-
-/** Asks the agent every 250 ms until `done` gives a value; returns it with the seconds it took, or null. */
-async function within<T>(limitS: number, done: () => Promise<T | null>): Promise<{ value: T; seconds: number } | null> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < limitS * 1000) {
-    const value = await done();
-    if (value !== null) return { value, seconds: (Date.now() - t0) / 1000 };
-    await sleep(250);
-  }
-  return null;
-}
 
 beforeAll(async () => {
   site = await buildSite({ name: "dg", mode: "dr" });

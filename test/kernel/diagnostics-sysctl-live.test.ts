@@ -18,6 +18,7 @@ import { createAgentClient, createSocketExchange, type AgentClient, type SocketE
 import type { FindingView } from "@/server/diagnostics/live";
 
 import { startAgentIn } from "./agent-process";
+import { within } from "./within";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const socketPath = join(mkdtempSync(join(tmpdir(), "lvsdash-diag-sysctl-")), "run", "agent.sock");
@@ -27,16 +28,6 @@ let exchange: SocketExchange;
 let agent: AgentClient;
 
 const forwardingOff = (f: FindingView) => f.kind === "sysctl-ip-forward" && f.hosts[0]?.role === "director";
-
-async function within<T>(limitS: number, done: () => Promise<T | null>): Promise<{ value: T; seconds: number } | null> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < limitS * 1000) {
-    const value = await done();
-    if (value !== null) return { value, seconds: (Date.now() - t0) / 1000 };
-    await sleep(250);
-  }
-  return null;
-}
 
 beforeAll(async () => {
   site = await buildSite({ name: "ds", mode: "nat" });
