@@ -80,6 +80,8 @@ export async function runInGuest(image: LabImage, opts: GuestRunOptions): Promis
     LAB_ARTIFACTS: "/lab-io/artifacts",
     ...opts.env,
   };
+  // Every node process in the guest loads lab/guest/node-wasm-flags.cjs first (why: that file), children too.
+  env.NODE_OPTIONS = [`--require ${join(projectRoot, "lab/guest/node-wasm-flags.cjs")}`, env.NODE_OPTIONS].filter(Boolean).join(" ");
   const exports = Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}`).join("\n");
   writeFileSync(join(ioDir, "job.sh"), `${exports}\ncd ${shellQuote(projectRoot)} || exit 97\n${opts.command}\n`);
 

@@ -420,8 +420,14 @@ export class HistoryStore {
     this.stmt.expireRollup.run(rowKey(Math.floor((now - this.opts.rollupRetentionMs - ROLLUP_WINDOW) / SECOND) * SECOND, 0));
   }
 
-  /** Writes every open chunk (the open minute becomes a rollup point) and closes the database. */
+  /** False once close() ran. */
+  get isOpen(): boolean {
+    return this.db.open;
+  }
+
+  /** Writes every open chunk (the open minute becomes a rollup point) and closes the database; again, nothing. */
   close(): void {
+    if (!this.db.open) return;
     this.db.transaction(() => {
       for (const s of this.states.values()) {
         this.closeMinute(s);

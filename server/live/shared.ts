@@ -7,6 +7,7 @@
 // directory (LVSDASH_DATA_DIR, else /var/lib/lvs-dashboard; `npm start` creates it for the lvsdash user).
 // When that directory cannot be opened the live view still runs, and every event says why history is off.
 import type { AgentClient } from "@/server/agent/client";
+import { shutdownSignal } from "@/server/api/shutdown";
 import { DEFAULT_DATA_DIR, HistoryStore, dataDir } from "@/server/history/store";
 
 import { createCountersSource } from "./counters";
@@ -45,15 +46,26 @@ export function createLiveRuntime(agent: AgentClient, dir: string = dataDir()): 
 const globalForLive = globalThis as unknown as { lvsdashLive?: LiveRuntime };
 
 /**
- * The process's sampler, started on the first call. When the process exits (Next's own SIGTERM/SIGINT
- * handlers end in process.exit), the history store writes its open chunks (close() is synchronous), so a
- * restart loses no history: without it the last minute of 1-second samples would be gone.
+ * The process's sampler, started on the first call. When the server is asked to stop (SIGTERM, SIGINT:
+ * server/api/shutdown.ts), the sampler stops and the history store writes its open chunks at once, so a restart
+ * loses no history (without it the last minute of 1-second samples would be gone); at process exit too, for an
+ * exit that no signal asked for. close() is synchronous and writes once.
  */
 export function sharedLive(agent: AgentClient): LiveRuntime {
   if (!globalForLive.lvsdashLive) {
     const live = createLiveRuntime(agent);
     globalForLive.lvsdashLive = live;
     live.sampler.start();
+    shutdownSignal().addEventListener(
+      "abort",
+      () => {
+        live.sampler.stop().then(
+          () => live.history?.close(),
+          (error: unknown) => console.error("lvs-dashboard: stopping the sampler:", error),
+        );
+      },
+      { once: true },
+    );
     process.once("exit", () => {
       void live.sampler.stop();
       live.history?.close();

@@ -158,10 +158,10 @@ describe("history across a restart", () => {
     return data.t.flatMap((t, i) => (weights[i] === null || weights[i] === undefined ? [] : [[t, weights[i]] as [number, number]]));
   }
 
-  // KNOWN DEFECT (issue 4, open): in the run of 15:39 only 5 of the 9 points recorded before a SIGTERM restart
-  // came back (the run of 14:34 kept them all): the store's open chunk is not always written when the web
-  // server stops. Skipped until server/live/shared.ts flushes on Next's SIGTERM path; then un-skip.
-  it.skip("keeps a real server's history when the web server restarts", async () => {
+  // A live page keeps an SSE stream open; the stop must end it and write the store's open chunks at once
+  // (server/api/shutdown.ts). Before that fix, one run kept only 5 of 9 points: the stop waited on the stream
+  // until it was killed, and the open chunk was never written.
+  it("keeps a real server's history when the web server restarts", async () => {
     await page.goto(SERVICE_URL());
     await expect.poll(async () => (await rs1Weights()).length, { timeout: 90_000, interval: 2000 }).toBeGreaterThan(5);
     const before = await rs1Weights();

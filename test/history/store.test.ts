@@ -123,6 +123,10 @@ describe("HistoryStore", () => {
     const dir = tempDir();
     let h = HistoryStore.open(dir);
     for (let i = 0; i < 30; i++) h.record(T0 + i * 1000, table(i * 5, i));
+    expect(h.isOpen).toBe(true);
+    h.close();
+    // The server's stop closes it, then process exit again: the second close writes nothing and does not throw.
+    expect(h.isOpen).toBe(false);
     h.close();
     h = HistoryStore.open(dir);
     for (let i = 30; i < 90; i++) h.record(T0 + i * 1000, table(i * 5, i));

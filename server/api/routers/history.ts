@@ -29,7 +29,11 @@ const SPARK_STEP_MS = 5_000;
 
 function store(agent: AgentClient): HistoryStore {
   const live = sharedLive(agent);
-  if (live.history) return live.history;
+  if (live.history?.isOpen) return live.history;
+  if (live.history) {
+    // Closed by the server's stop (server/api/shutdown.ts): its open chunks are written, the next server reads them.
+    throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "the web server is stopping: history comes back when it is up again" });
+  }
   throw new TRPCError({ code: "PRECONDITION_FAILED", message: live.sampler.history().error ?? "history is not recorded" });
 }
 

@@ -2,10 +2,13 @@
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 
 import { appRouter } from "@/server/api/root";
+import { untilShutdown } from "@/server/api/shutdown";
 import { createTRPCContext } from "@/server/api/trpc";
 
-const handler = (req: Request) =>
-  fetchRequestHandler({
+const handler = (request: Request) => {
+  // Every request, subscriptions above all, ends when the server stops (server/api/shutdown.ts says why).
+  const req = new Request(request, { signal: untilShutdown(request.signal) });
+  return fetchRequestHandler({
     endpoint: "/api/trpc",
     req,
     router: appRouter,
@@ -16,5 +19,6 @@ const handler = (req: Request) =>
       if (error.code === "INTERNAL_SERVER_ERROR") console.error(`tRPC failed on ${path ?? "<no-path>"}:`, error.cause ?? error);
     },
   });
+};
 
 export { handler as GET, handler as POST };
