@@ -49,8 +49,8 @@ export async function startLabDashboard(site: Site, opts: LabDashboardOptions = 
     });
   }
 
-  // Node now and then dies of SIGSEGV under qemu TCG (never on a real machine; test/kernel/agent-process.ts
-  // tells the story): such a death is restarted, twice at most, and said; any other exit ends the dashboard.
+  // Node used to die of SIGSEGV now and then under qemu TCG (never on a real machine; lab/guest/node-wasm-flags.cjs
+  // tells why and stops it): such a death is still restarted, twice at most, and said; any other exit ends it.
   const procs: Partial<Record<"agent" | "web", ChildProcess>> = {};
   const start = (key: "agent" | "web", name: string, argv: string[], env: Record<string, string>, crashesLeft = 2): ChildProcess => {
     const p = spawn(argv[0]!, argv.slice(1), {
