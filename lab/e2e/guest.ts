@@ -8,7 +8,11 @@
 //   GET  /ipvsadm        {"at": ms, "statsExact": `ipvsadm -Ln --stats --exact`, "rate": `ipvsadm -Ln --rate --exact`,
 //                         "list": `ipvsadm -Ln`}, read in the director's namespace
 //   POST /restart-web    stops the web server (SIGTERM) and starts it again; 200 once it answers
-import { createServer } from "node:http";
+//   POST /rs-script      {"node": "rs1", "script": "..."}: runs a real server's script from the wizard's plan in that
+//                        real server's namespace (`sh -e`), as its admin would by hand; {"status", "output"}
+//   POST /requests       {"host": "192.0.2.101", "port": 80, "count": 30}: that many requests from the client
+//                        namespace; which real server answered each (lab/site's request())
+import { createServer, type IncomingMessage } from "node:http";
 
 import { startLabDashboard, type LabDashboard } from "../dashboard";
 import { guestAddress } from "../host/guest";
@@ -25,6 +29,12 @@ function requiredEnv(name: string): string {
 
 function say(line: string): void {
   process.stdout.write(`[e2e-guest] ${line}\n`);
+}
+
+async function jsonBody(req: IncomingMessage): Promise<unknown> {
+  let text = "";
+  for await (const chunk of req) text += String(chunk);
+  return JSON.parse(text);
 }
 
 async function main(): Promise<void> {
@@ -59,6 +69,22 @@ async function main(): Promise<void> {
           site.ipvsadm(["-Ln"]),
         ]);
         return send(200, { at, statsExact, rate, list });
+      }
+      if (req.method === "POST" && req.url === "/rs-script") {
+        const { node, script } = (await jsonBody(req)) as { node?: unknown; script?: unknown };
+        if (typeof node !== "string" || !/^rs\d$/.test(node) || typeof script !== "string") {
+          return send(400, { error: "want {node: rsN, script}" });
+        }
+        const r = await site.sh(node, script, { allowFailure: true, timeoutMs: 30_000 });
+        return send(200, { status: r.code, output: `${r.stdout}${r.stderr}` });
+      }
+      if (req.method === "POST" && req.url === "/requests") {
+        const { host, port, count } = (await jsonBody(req)) as { host?: unknown; port?: unknown; count?: unknown };
+        if (typeof host !== "string" || typeof port !== "number" || typeof count !== "number" || count < 1 || count > 200) {
+          return send(400, { error: "want {host, port, count <= 200}" });
+        }
+        const r = await site.request(count, { host, port, timeoutMs: 5000 });
+        return send(200, { byServer: r.byServer, failures: r.failures, failureReasons: r.failureReasons });
       }
       if (req.method === "POST" && req.url === "/restart-web") {
         const d = dashboard;

@@ -55,8 +55,23 @@ export async function ipvsadm(): Promise<IpvsadmView> {
 
 /** Restarts the dashboard's web server in the guest (SIGTERM, then start again); resolves once it answers. */
 export async function restartWeb(): Promise<void> {
-  const res = await fetch(`${inject("oracleUrl")}/restart-web`, { method: "POST", signal: AbortSignal.timeout(300_000) });
-  if (!res.ok) throw new Error(`oracle /restart-web: ${res.status} ${await res.text()}`);
+  await oraclePost("/restart-web", {}, 300_000);
+}
+
+/** Runs a real server's script (from the wizard's plan) in that real server's namespace, as its admin would. */
+export async function runOnRealServer(node: string, script: string): Promise<{ status: number; output: string }> {
+  return oraclePost("/rs-script", { node, script });
+}
+
+/** `count` requests from the client namespace to host:port: how many each real server answered, and failures. */
+export async function clientRequests(host: string, port: number, count: number): Promise<{ byServer: Record<string, number>; failures: number; failureReasons: Record<string, number> }> {
+  return oraclePost("/requests", { host, port, count });
+}
+
+async function oraclePost<T>(path: string, body: unknown, timeoutMs = 120_000): Promise<T> {
+  const res = await fetch(`${inject("oracleUrl")}${path}`, { method: "POST", body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
+  if (!res.ok) throw new Error(`oracle ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
 }
 
 /** A number cell's data-value (`data-metric` cells of the dashboard's tables); NaN when it has none. */

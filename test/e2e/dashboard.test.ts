@@ -5,7 +5,9 @@
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { between, connCounts, dashboardUrl, ipvsadm, metric, newPage, openBrowser, restartWeb, screenshot, signIn } from "./browser";
+import type { Locator } from "playwright-core";
+
+import { between, clientRequests, connCounts, dashboardUrl, ipvsadm, metric, newPage, openBrowser, restartWeb, runOnRealServer, screenshot, signIn } from "./browser";
 
 const SERVICE = "TCP 192.0.2.100:80";
 const KEY = "tcp/192.0.2.100:80";
@@ -179,6 +181,72 @@ describe("history across a restart", () => {
     expect(kept.length, `points before the restart: ${before.length} then, ${kept.length} now`).toBeGreaterThanOrEqual(before.length - 1);
     expect(kept.every(([, w]) => w === 1)).toBe(true);
     await screenshot(page, "service-after-restart");
+  });
+});
+
+describe("the DR setup wizard, in the browser", () => {
+  // The README's walk-through, as an admin clicks it: a second DR service next to the site's first, its real
+  // servers prepared with the scripts the plan shows, applied, verified with traffic, confirmed.
+  const VIP = "192.0.2.101";
+  const NODE_OF: Record<string, string> = { "192.0.2.11": "rs1", "192.0.2.12": "rs2" };
+
+  it("adds a DR service: reviewed, applied, verified, confirmed; the client is then served in the 1:2 weight ratio", async () => {
+    const admin = await newPage(browser);
+    await signIn(admin, "admin");
+    await admin.goto(`${dashboardUrl()}/wizards`);
+    await admin.locator(".wizard-mode").filter({ has: admin.locator(".wizard-mode__tag", { hasText: /^DR$/ }) }).click();
+
+    const field = (label: RegExp): Locator => admin.locator("label.wizard-field").filter({ has: admin.locator(".wizard-field__label", { hasText: label }) }).locator("input").first();
+    await field(/^VIP$/).fill(VIP);
+    await field(/^From namespace$/).fill("e2e-client");
+    await field(/^Confirm within/).fill("180");
+    for (const [i, [address, weight]] of [["192.0.2.11", "1"], ["192.0.2.12", "2"]].entries()) {
+      await admin.getByLabel(`real server ${i + 1} address`).fill(address!);
+      await admin.getByLabel(`real server ${i + 1} weight`).fill(weight!);
+    }
+    await admin.getByRole("button", { name: "Check the director and review the plan" }).click();
+
+    await admin.locator(".pill", { hasText: "ready to apply" }).waitFor({ timeout: 120_000 });
+    await admin.getByRole("button", { name: "Shell commands" }).click();
+    const plans = admin.locator(".wizard-rsplan");
+    await expect.poll(() => plans.count()).toBe(2);
+    for (const plan of await plans.all()) {
+      const address = (await plan.locator("h4 .mono").innerText()).trim();
+      const node = NODE_OF[address];
+      expect(node, `a plan for an unexpected real server ${address}`).toBeDefined();
+      const run = await runOnRealServer(node!, await plan.locator("pre.wizard-shell").innerText());
+      expect(run.status, `${address}'s script:\n${run.output}`).toBe(0);
+    }
+    await screenshot(admin, "wizard-plan");
+
+    await admin.getByRole("button", { name: /^Apply \(/ }).click();
+    const phase = admin.locator(".wizard-phase");
+    await admin.locator(".wizard-phase--awaiting-confirm, .wizard-phase--rolled-back, .wizard-phase--refused").waitFor({ timeout: 240_000 });
+    expect(await phase.getAttribute("class"), await phase.innerText()).toContain("wizard-phase--awaiting-confirm");
+    await expect(admin.locator(".wizard-ok").count()).resolves.toBe(2); // state read back, traffic
+    await screenshot(admin, "wizard-verified");
+
+    await admin.getByRole("button", { name: "Confirm: keep it" }).click();
+    await admin.locator(".wizard-phase--committed").waitFor({ timeout: 60_000 });
+
+    // ipvsadm says what the wizard made, and the client's 30 new connections split 10:20 (wrr 1:2).
+    const list = (await ipvsadm()).list.split("\n");
+    const at = list.findIndex((l) => l.trim() === `TCP  ${VIP}:80 wrr`);
+    expect(at, list.join("\n")).toBeGreaterThan(0);
+    const dests = list.slice(at + 1).filter((l, i, all) => all.slice(0, i + 1).every((x) => x.trimStart().startsWith("->")));
+    expect(dests.map((l) => l.trim().split(/\s+/).slice(1, 4)).sort()).toEqual([
+      ["192.0.2.11:80", "Route", "1"],
+      ["192.0.2.12:80", "Route", "2"],
+    ]);
+    const served = await clientRequests(VIP, 80, 30);
+    expect(served.failures, JSON.stringify(served.failureReasons)).toBe(0);
+    expect(served.byServer).toEqual({ rs1: 10, rs2: 20 });
+
+    // The overview lists it beside the first.
+    await admin.goto(dashboardUrl());
+    await admin.getByText(`${VIP}:80`).first().waitFor();
+    await screenshot(admin, "overview-after-wizard");
+    await admin.close();
   });
 });
 
