@@ -150,7 +150,7 @@ export function WizardView() {
         />
       ) : null}
       {step === 3 && reviewed ? <ReviewStep input={reviewed} onBack={() => setStep(2)} onApplied={() => setStep(4)} /> : null}
-      {step === 4 ? <ApplyStep status={status.data} onNew={() => setStep(2)} /> : null}
+      {step === 4 ? <ApplyStep status={status.data} receivedAt={status.dataUpdatedAt} onNew={() => setStep(2)} /> : null}
     </main>
   );
 }
@@ -470,7 +470,7 @@ function DiffRow({ op, text }: { op: string; text: string }) {
   );
 }
 
-function ApplyStep({ status, onNew }: { status: Status | undefined; onNew: () => void }) {
+function ApplyStep({ status, receivedAt, onNew }: { status: Status | undefined; receivedAt: number; onNew: () => void }) {
   const trpc = useTRPC();
   const qc = useQueryClient();
   const refresh = () => qc.invalidateQueries({ queryKey: trpc.wizards.status.queryKey() });
@@ -478,7 +478,9 @@ function ApplyStep({ status, onNew }: { status: Status | undefined; onNew: () =>
   const rollback = useMutation(trpc.wizards.rollback.mutationOptions({ onSettled: refresh }));
   const now = useNow(status?.phase === "awaiting-confirm");
   if (!status || status.phase === "idle") return <section className="wizard-card">No change has been made since the agent started.</section>;
-  const left = status.deadline ? Math.max(0, Math.ceil((status.deadline - now) / 1000)) : 0;
+  // Counted from what the agent said was left when the status came, not from its deadline: this browser's clock
+  // may be off from the director's.
+  const left = status.leftMs !== undefined ? Math.max(0, Math.ceil((status.leftMs - (now - receivedAt)) / 1000)) : 0;
   const t = status.verification?.traffic;
   return (
     <>

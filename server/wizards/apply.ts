@@ -90,6 +90,8 @@ export interface WizardStatus {
   verification?: VerificationResult;
   /** ms since the epoch: when the agent rolls back unless confirmed. */
   deadline?: number;
+  /** ms left until `deadline`, by the agent's clock when this status was read (a browser's clock may differ). */
+  leftMs?: number;
   rollback?: RollbackResult;
   error?: string;
   startedAt?: number;
@@ -149,7 +151,9 @@ export class WizardManager {
 
   /** The current change (a copy). */
   current(): WizardStatus {
-    return structuredClone(this.status);
+    const s = structuredClone(this.status);
+    if (s.deadline !== undefined) s.leftMs = Math.max(0, s.deadline - this.now());
+    return s;
   }
 
   /** Reads the state and returns the preflight and the plan (nothing changes). */

@@ -27,7 +27,12 @@ describe("wizard apply", () => {
     expect(d.calls).toEqual(["add 192.0.2.100/32 eth0", expect.stringMatching(/^newService/), "newDest 192.0.2.11:80", "newDest 192.0.2.12:80"]);
     expect(s.verification).toMatchObject({ stateOk: true, traffic: { ok: true, probes: 6, answered: 6 } });
     expect(s.deadline).toBeGreaterThan(Date.now());
-    expect((await m.confirm(s.id!)).phase).toBe("committed");
+    // What is left, by the agent's clock (the page counts down from it, not from its own clock).
+    expect(s.leftMs).toBeGreaterThan(0);
+    expect(s.leftMs).toBeLessThanOrEqual(s.deadline! - Date.now() + 5);
+    const committed = await m.confirm(s.id!);
+    expect(committed.phase).toBe("committed");
+    expect(committed.leftMs).toBeUndefined();
     await expect(m.confirm(s.id!)).rejects.toThrow(WizardBusyError);
     expect(d.state.addresses.some((a) => a.address === "192.0.2.100")).toBe(true);
   });
