@@ -51,13 +51,18 @@ const globalForWatcher = globalThis as unknown as { lvsdashOutcomeWatcher?: Node
 export function startWizardOutcomeWatcher(agent: AgentClient, audit: AuditLog): void {
   if (globalForWatcher.lvsdashOutcomeWatcher) return;
   let busy = false;
+  let lastError = "";
   const poll = async () => {
     if (busy) return;
     busy = true;
     try {
       recordOutcome(audit, await agent.call("wizard.status", {}));
-    } catch {
-      // The agent is down or restarting: the next poll asks again (the status page says why meanwhile).
+      lastError = "";
+    } catch (error) {
+      // The agent down or restarting, or the log not writable: said once, and the next poll asks again.
+      const why = error instanceof Error ? error.message : String(error);
+      if (why !== lastError) console.error(`lvs-dashboard: wizard outcomes: ${why}`);
+      lastError = why;
     } finally {
       busy = false;
     }
