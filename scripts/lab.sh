@@ -7,5 +7,6 @@ cd "$(dirname "$0")/.."
 
 setup_debian "${app_packages[@]}"
 setup_node_modules
+setup_native
 setup_build
 exec node --import tsx lab/host/cli.ts demo

@@ -54,6 +54,13 @@ setup_node_modules() {
   fi
 }
 
+# setup_native: our own native addon (native/genl: the agent's generic netlink dump engine), built from source
+# by scripts/build-native.sh when out of date. Not fatal: without it the agent reads through the netlink package,
+# slower, and says so once.
+setup_native() {
+  bash scripts/build-native.sh || say "native addon not built: the agent will read IPVS through the netlink package (slower)"
+}
+
 # setup_build: next build when .next is missing or older than the sources (.next/BUILD_ID is written last).
 setup_build() {
   local sources=(app server next.config.js tsconfig.json package-lock.json proxy.ts middleware.ts)

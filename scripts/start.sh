@@ -18,6 +18,7 @@ if [ ! -d "$data_dir" ] && is_root && getent passwd lvsdash >/dev/null; then
   install -d -m 0750 -o lvsdash -g "$(id -gn lvsdash)" "$data_dir"
 fi
 setup_node_modules
+setup_native
 setup_build
 say "starting (Ctrl-C stops)"
 # node itself, not npx: npx and tsx's CLI are extra processes that do not all pass SIGTERM on.

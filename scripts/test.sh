@@ -13,6 +13,7 @@ set -e
 setup_debian "${app_packages[@]}" chromium  # chromium: the browser end-to-end suite
 setup_web_user
 setup_node_modules
+setup_native
 setup_build
 npx tsx lab/host/cli.ts prepare
 set +e

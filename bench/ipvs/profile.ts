@@ -1,6 +1,7 @@
 // Where a snapshot's time goes, in the lab guest: user and system CPU of each variant beside ipvsadm's, the
 // transport alone (no decoding), and a CPU profile of one variant (V8's sampling profiler, in-process).
 //   node --import tsx bench/ipvs/profile.ts [--services 2000] [--runs 2] [--variants a,b] [--profile LABEL]
+// (variants: the labels below, e.g. "client native=4,engine only native=4,decode only"; default all)
 // Results on stdout; the profile as $LAB_ARTIFACTS/snapshot-LABEL.cpuprofile (open in Chrome DevTools, or
 // summarize with bench/ipvs/profile-summary.ts).
 import { execFileSync } from "node:child_process";
@@ -12,7 +13,9 @@ import { AttrEncoder } from "@/server/kernel/genl/attrs";
 import { openIpvsClient, openIpvsTransport, type IpvsTransportOptions } from "@/server/kernel/genl/ipvs";
 import { runDumps, type GenlReply } from "@/server/kernel/genl/transport";
 import { decodeDest, decodeNest, decodeService, encodeService, serviceKeyFromReply } from "@/server/ipvs/netlink/codec";
-import { IPVS_CMD, IPVS_CMD_ATTR } from "@/server/ipvs/netlink/constants";
+import { IPVS_CMD, IPVS_CMD_ATTR, IPVS_GENL_NAME, IPVS_GENL_VERSION } from "@/server/ipvs/netlink/constants";
+import { openGenlTransport } from "@/server/kernel/genl/linux";
+import { loadNativeGenl } from "@/server/kernel/genl/native";
 import { runTool } from "./measure";
 import { servicesRules } from "./tables";
 
@@ -43,15 +46,23 @@ function clientVariant(label: string, opts: IpvsTransportOptions): Variant {
   };
 }
 
+/** One GET_DEST request per service of the table, as snapshot() sends them. */
+async function getDestRequests(): Promise<Uint8Array[]> {
+  const c = openIpvsClient();
+  try {
+    return (await c.listServices()).map((s) => {
+      const e = new AttrEncoder();
+      encodeService(e, { service: s.service });
+      return e.finish();
+    });
+  } finally {
+    c.close();
+  }
+}
+
 /** The same requests through the transport, replies counted, never decoded. */
 async function transportVariant(label: string, opts: IpvsTransportOptions): Promise<Variant> {
-  const c = openIpvsClient();
-  const keys = (await c.listServices()).map((s) => {
-    const e = new AttrEncoder();
-    encodeService(e, { service: s.service });
-    return e.finish();
-  });
-  c.close();
+  const keys = await getDestRequests();
   const t = openIpvsTransport(opts);
   return {
     label,
@@ -64,6 +75,31 @@ async function transportVariant(label: string, opts: IpvsTransportOptions): Prom
       return replies;
     },
     close: () => t.close(),
+  };
+}
+
+/** The native engine alone: the GET_SERVICE dump and the GET_DEST dumps as two engine calls, replies neither
+ *  cut into views nor decoded (what the libuv thread and the kernel cost). */
+async function engineVariant(label: string, sockets: number): Promise<Variant> {
+  const loaded = loadNativeGenl();
+  if (!loaded.ok) throw new Error(loaded.reason);
+  const keys = await getDestRequests();
+  const ctrl = openGenlTransport({ family: IPVS_GENL_NAME, version: IPVS_GENL_VERSION });
+  const family = await ctrl.resolveFamily();
+  ctrl.close();
+  const many = new loaded.addon.Engine(sockets, 8192, 2);
+  const bulk = new loaded.addon.Engine(1, 32768, 16);
+  return {
+    label,
+    run: async () => {
+      const svc = await bulk.dump(family, IPVS_CMD.GET_SERVICE.id, IPVS_GENL_VERSION, [new Uint8Array()], 10_000, 3);
+      const dests = await many.dump(family, IPVS_CMD.GET_DEST.id, IPVS_GENL_VERSION, keys, 10_000, 3);
+      return svc.messages.length / 2 + dests.messages.length / 2;
+    },
+    close: () => {
+      many.close();
+      bulk.close();
+    },
   };
 }
 
@@ -122,15 +158,22 @@ execFileSync("sh", ["-ec", "ipvsadm -C; ipvsadm-restore"], { input: servicesRule
 console.log(`loaded ${N} services x 4 in ${Date.now() - t0} ms`);
 
 const wanted = new Set(option("variants", "").split(",").filter(Boolean));
-const all: Variant[] = [
-  clientVariant("client sockets=16", { sockets: 16 }),
-  clientVariant("client sockets=64", { sockets: 64 }),
-  clientVariant("client s=8 w=1x8", { sockets: 8, workers: 1, workerSockets: 8 }),
-  clientVariant("client s=0 w=1x16", { sockets: 0, workers: 1, workerSockets: 16 }),
-  await transportVariant("transport only sockets=16", { sockets: 16 }),
-  await decodeVariant("decode only"),
+// Opened only when wanted: a worker thread takes seconds to start under emulation.
+const factories: [string, () => Variant | Promise<Variant>][] = [
+  ["client sockets=16", () => clientVariant("client sockets=16", { sockets: 16 })],
+  ["client sockets=64", () => clientVariant("client sockets=64", { sockets: 64 })],
+  ["client s=8 w=1x8", () => clientVariant("client s=8 w=1x8", { sockets: 8, workers: 1, workerSockets: 8 })],
+  ["client s=0 w=1x16", () => clientVariant("client s=0 w=1x16", { sockets: 0, workers: 1, workerSockets: 16 })],
+  ["client native=4", () => clientVariant("client native=4", { native: { sockets: 4 } })],
+  ["client native=1", () => clientVariant("client native=1", { native: { sockets: 1 } })],
+  ["transport only sockets=16", () => transportVariant("transport only sockets=16", { sockets: 16 })],
+  ["transport only native=4", () => transportVariant("transport only native=4", { native: { sockets: 4 } })],
+  ["engine only native=4", () => engineVariant("engine only native=4", 4)],
+  ["decode only", () => decodeVariant("decode only")],
 ];
-const variants = wanted.size ? all.filter((v) => wanted.has(v.label)) : all;
+const all: Variant[] = [];
+for (const [label, make] of factories) if (wanted.size === 0 || wanted.has(label) || option("profile", "") === label) all.push(await make());
+const variants = all.filter((v) => wanted.size === 0 || wanted.has(v.label));
 for (const v of variants) await v.run(); // warm-up
 for (let r = 0; r < RUNS; r++) {
   for (const v of variants) {
@@ -143,7 +186,7 @@ for (let r = 0; r < RUNS; r++) {
 const t = runTool(["true"]);
 console.log(`${"process start (true)".padEnd(30)} wall ${t.wallMs.toFixed(0)} ms  user ${t.userMs.toFixed(0)}  sys ${t.systemMs.toFixed(0)}`);
 
-const profileLabel = option("profile", "client sockets=16");
+const profileLabel = option("profile", "");
 const pv = all.find((v) => v.label === profileLabel);
 if (pv) {
   const session = new Session();

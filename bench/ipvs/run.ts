@@ -10,12 +10,13 @@
 //      against the naive split/regex reader.
 //
 // Started from the host by bench/ipvs/launch.ts (npm run bench:ipvs). Options: --services 1000,10000
-// --conns 50000,100000 --runs 5 --conn-runs 2,1 --sockets 16,8+1w --parse-lines 1000000 --parse-runs 3 --skip a,b,c
+// --conns 50000,100000 --runs 5 --conn-runs 2,1 --sockets 16,n4 --parse-lines 1000000 --parse-runs 3 --skip a,b,c
 // Results: a table on stdout, JSON in $LAB_ARTIFACTS/bench-ipvs.json.
 import { spawn, spawnSync, execFileSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openIpvsClient, type IpvsTransportOptions } from "@/server/kernel/genl/ipvs";
+import { loadNativeGenl } from "@/server/kernel/genl/native";
 import { type UdpSiteSpec, buildUdpSite, sh, udpFloodArgs } from "./conn-site";
 import { servicesRules } from "./tables";
 import { benchParse, entryLines, expandRecorded, fixtureConnLines, type ParseBench } from "./parse";
@@ -50,11 +51,18 @@ const PARSE_LINES = Number(option("parse-lines", "1000000"));
 const PARSE_RUNS = Number(option("parse-runs", "3"));
 const SKIP = new Set(option("skip", "").split(","));
 /** Transports to time the snapshot with: "16" = 16 sockets of the main thread; "8+1w" = 8 of them and one
- *  worker thread with its own 8 (openIpvsClient({ sockets, workers })); "0+1w" = the worker's alone. */
-const SOCKETS = option("sockets", "16,8+1w").split(",").filter(Boolean);
+ *  worker thread with its own 8 (openIpvsClient({ sockets, workers })); "0+1w" = the worker's alone; "n4" = the
+ *  native dump engine (native/genl) with 4 sockets (openIpvsClient({ native: { sockets: 4 } })). */
+const SOCKETS = option("sockets", "16,n4").split(",").filter(Boolean);
 function variantOf(spec: string): SnapshotVariant {
+  const n = /^n(\d+)$/.exec(spec);
+  if (n) {
+    const loaded = loadNativeGenl();
+    if (!loaded.ok) throw new Error(`--sockets ${spec}: the native engine is not available (${loaded.reason})`);
+    return { label: `snapshot, native engine, ${n[1]} sockets`, transport: { native: { sockets: Number(n[1]) } } };
+  }
   const m = /^(\d+)(?:\+(\d+)w)?$/.exec(spec);
-  if (!m) throw new Error(`--sockets: "${spec}" is not N or N+Mw`);
+  if (!m) throw new Error(`--sockets: "${spec}" is not N, N+Mw or nN`);
   const sockets = Number(m[1]);
   const workers = Number(m[2] ?? 0);
   const label = `snapshot, ${sockets} socket${sockets === 1 ? "" : "s"}${workers ? ` + ${workers} worker${workers === 1 ? "" : "s"}` : ""}`;

@@ -199,20 +199,36 @@ export class IpvsClient {
     }
     const out: ServiceWithDestinations[] = new Array(replies.length);
     const keys: Uint8Array[] = new Array(replies.length);
-    for (let i = 0; i < replies.length; i++) {
-      const attrs = replies[i]!.attrs;
-      const s = this.decoded("GET_SERVICE", decodeNest(attrs, IPVS_CMD_ATTR.SERVICE.id, decodeService));
-      out[i] = { ...s, destinations: [] };
-      keys[i] = serviceKeyFromReply(attrs) ?? this.encode("GET_DEST", (e) => encodeService(e, { service: s.service }));
+    let allKeys = true;
+    for (let i = 0; i < replies.length && allKeys; i++) {
+      const key = serviceKeyFromReply(replies[i]!.attrs);
+      if (key) keys[i] = key;
+      else allKeys = false;
+    }
+    const onDests = (i: number, dests: GenlReply[]) => {
+      const svc = out[i]!;
+      const decode = svc.service.family === "inet" ? decodeDestInet : decodeDestInet6;
+      const list: Destination[] = new Array(dests.length);
+      for (let k = 0; k < dests.length; k++) list[k] = this.decoded("GET_DEST", decodeNest(dests[k]!.attrs, IPVS_CMD_ATTR.DEST.id, decode));
+      svc.destinations = list;
+    };
+    // With every key copied from the replies, the GET_DEST dumps start before the services are decoded: a
+    // transport with a thread of its own (the native engine) runs them meanwhile. Replies reach onDests only
+    // after an await inside runDumps, so every out[i] is there by then.
+    let dumps = allKeys ? runDumps(this.transport, IPVS_CMD.GET_DEST.id, keys, onDests) : undefined;
+    try {
+      for (let i = 0; i < replies.length; i++) {
+        const attrs = replies[i]!.attrs;
+        const s = this.decoded("GET_SERVICE", decodeNest(attrs, IPVS_CMD_ATTR.SERVICE.id, decodeService));
+        out[i] = { ...s, destinations: [] };
+        if (!allKeys) keys[i] = serviceKeyFromReply(attrs) ?? this.encode("GET_DEST", (e) => encodeService(e, { service: s.service }));
+      }
+    } catch (e) {
+      dumps?.catch(() => undefined); // the service decoding failed first: that is the error
+      throw e;
     }
     try {
-      await runDumps(this.transport, IPVS_CMD.GET_DEST.id, keys, (i, dests) => {
-        const svc = out[i]!;
-        const decode = svc.service.family === "inet" ? decodeDestInet : decodeDestInet6;
-        const list: Destination[] = new Array(dests.length);
-        for (let k = 0; k < dests.length; k++) list[k] = this.decoded("GET_DEST", decodeNest(dests[k]!.attrs, IPVS_CMD_ATTR.DEST.id, decode));
-        svc.destinations = list;
-      });
+      await (dumps ??= runDumps(this.transport, IPVS_CMD.GET_DEST.id, keys, onDests));
     } catch (e) {
       if (e instanceof IpvsError) throw e;
       throw toIpvsError(e, "GET_DEST", {});

@@ -342,11 +342,11 @@ function messageAt(view: DataView, datagram: Uint8Array, at: number, end: number
   };
 }
 
-function timeoutError(ms: number, cmd: number | undefined): GenlError {
+export function timeoutError(ms: number, cmd: number | undefined): GenlError {
   return new GenlError("timeout", `the kernel sent nothing for ${ms} ms`, cmd);
 }
 
-function errnoError(errno: number, cmd: number | undefined, extack?: string): GenlError {
+export function errnoError(errno: number, cmd: number | undefined, extack?: string): GenlError {
   if (errno === 1 || errno === 13) {
     return new GenlError("permission", "permission denied: run as root or grant CAP_NET_ADMIN", cmd, errno, extack);
   }
