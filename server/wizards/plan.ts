@@ -69,6 +69,12 @@ export function fullnatTable(vip: string): string {
   return `lvsdash_fullnat_${vip.replaceAll(".", "_")}`;
 }
 
+/** The VIP of a FULLNAT table the wizard made ("ip lvsdash_fullnat_192_0_2_100", as `nft list tables` names it), or null. */
+export function fullnatTableVip(familyAndName: string): string | null {
+  const m = /^ip lvsdash_fullnat_(\d{1,3})_(\d{1,3})_(\d{1,3})_(\d{1,3})$/.exec(familyAndName);
+  return m === null ? null : m.slice(1).join(".");
+}
+
 /** The IPVS services the wizard adds, as a rules table (validated by server/ipvs/apply/validate.ts). */
 export function wizardRuleTable(input: WizardInput): RuleTable {
   const services: VirtualService[] = input.ports.map((p) => ({

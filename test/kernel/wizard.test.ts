@@ -1,14 +1,19 @@
 // The wizards on a real IPVS kernel (lab guest only). For each mode, from a BARE site (lab/site `bare: true`:
-// namespaces, addresses and HTTP servers, nothing of LVS), the wizard is driven through the agent's ops, as the
-// web server drives it: the agent runs agent-only in the director's namespace. The real-server scripts of the
-// plan run in each real server's namespace, as an admin would run them. Then:
+// namespaces, addresses and HTTP servers, nothing of LVS), with the agent running agent-only in the director's
+// namespace. The real-server scripts of the plan run in each real server's namespace, as an admin would run them.
+// Then:
 //   - a failure forced at each director step (and at the traffic verification) leaves the director exactly as
 //     before: ipvsadm-save -n, ip addr, ip route, the sysctls and nft list ruleset are compared (a child process
 //     in the director's namespace spoils one kernel call per apply, test/kernel/wizard-faults.child.ts);
 //   - DR: an apply that is not confirmed is rolled back by the agent's own timer, with the client's connection
-//     to the agent closed meanwhile;
-//   - an apply that is confirmed stays, and the client's requests through the VIP are answered by every real
-//     server in its weight ratio (1:2 over 30 requests: 10 and 20).
+//     to the agent closed meanwhile; and by the next agent when the agent dies before the confirmation;
+//   - issue 6's acceptance: driven through the tRPC API as an admin on /wizards drives it (wizards.preflight,
+//     wizards.plan, wizards.applyPlan, wizards.status polled, wizards.confirm; test/kernel/admin-api.ts), the
+//     confirmed change stays, the audit log names the admin for the apply and the confirm, the client's requests
+//     through the VIP are answered by every real server in its weight ratio (1:2 over 30 requests: 10 and 20),
+//     and a capture on the director's interfaces (capture.start) during those requests leaves the diagnostics
+//     (diagnostics.findings) with no finding of warning or critical severity.
+// The fault and timer cases drive the agent's ops (wizard.*) directly: the web side adds nothing to them.
 import { execFile, type ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,13 +24,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildSite, type Site } from "@/lab/site/site";
 import type { Mode } from "@/lab/site/spec";
 import { createAgentClient, createSocketExchange, type AgentClient, type SocketExchange } from "@/server/agent/client";
+import type { DiagnosticsView } from "@/server/api/routers/diagnostics";
 import type { WizardStatus } from "@/server/wizards/apply";
 import type { WizardReview } from "@/server/wizards/protocol";
 
+import { adminApi } from "./admin-api";
 import { startAgentIn } from "./agent-process";
+import { within } from "./within";
 import { DIRECTOR_ORACLE, labWizardInput } from "./wizard-lab";
 
 const SITE_NAMES: Record<Mode, string> = { dr: "wzdr", nat: "wznat", tun: "wztun", fullnat: "wzfn" };
+/** The admin who drives each mode's wizard through tRPC: the audit log must name them. */
+const adminOf = (mode: Mode) => `admin-${mode}`;
 
 interface Lab {
   site: Site;
@@ -62,16 +72,35 @@ async function closeLab(lab: Lab | undefined): Promise<void> {
 
 const oracle = async (site: Site) => (await site.sh("dir", DIRECTOR_ORACLE)).stdout;
 
-async function waitFor(agent: AgentClient, done: (s: WizardStatus) => boolean, timeoutMs: number): Promise<WizardStatus> {
+/** Polls the wizard's status (the agent op, or tRPC wizards.status as the page does) until `done`. */
+async function waitFor(status: () => Promise<WizardStatus>, done: (s: WizardStatus) => boolean, timeoutMs: number): Promise<WizardStatus> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const s = await agent.call("wizard.status", {});
+    const s = await status();
     if (done(s)) return s;
     if (Date.now() > until) throw new Error(`wizard did not get there in ${timeoutMs} ms: ${JSON.stringify(s, null, 1)}`);
     await new Promise((r) => setTimeout(r, 500));
   }
 }
+const agentStatus = (lab: Lab) => () => lab.agent.call("wizard.status", {});
 const settled = (s: WizardStatus) => s.phase !== "applying" && s.phase !== "verifying" && s.phase !== "rolling-back";
+
+/** The director's interfaces to capture on: the LAN, and the real servers' side in NAT and FULLNAT. */
+const directorInterfaces = (mode: Mode) => (mode === "nat" || mode === "fullnat" ? ["eth0", "eth1"] : ["eth0"]);
+
+/** Findings of warning or critical severity, open or already resolved (a transient one counts too). */
+const seriousFindings = (v: DiagnosticsView) => [...v.open, ...v.resolved].filter((f) => f.severity !== "info");
+
+/** Every finding of the session, one per line with its hosts and evidence packets (for the failure message). */
+function findingsReport(v: DiagnosticsView): string {
+  return [...v.open, ...v.resolved]
+    .map((f) => {
+      const hosts = f.hosts.map((h) => `${h.ip}/${h.mac}/${h.role}`).join(" ");
+      const packets = f.evidence.map((p) => p.number).join(",");
+      return `${f.severity} ${f.status} ${f.kind} on ${f.device} [${hosts}] ${f.title}: ${f.explanation} (packets ${packets}; activity ${JSON.stringify(f.activity)})`;
+    })
+    .join("\n");
+}
 
 /** Runs every real server's script of the plan in its namespace, as its administrator would. */
 async function runRealServerScripts(site: Site, review: WizardReview): Promise<void> {
@@ -124,8 +153,10 @@ for (const mode of ["dr", "nat", "tun", "fullnat"] as const) {
       await closeLab(lab);
     });
 
-    it("plans with no error and gives every real server its script", async () => {
-      const review = await lab!.agent.call("wizard.plan", input);
+    it("preflight and plan (tRPC) find no error and give every real server its script", async () => {
+      const api = await adminApi(lab!.agent, adminOf(mode));
+      expect((await api.wizards.preflight(input)).filter((p) => p.severity === "error")).toEqual([]);
+      const review = await api.wizards.plan(input);
       expect(review.problems.filter((p) => p.severity === "error")).toEqual([]);
       expect(review.canApply).toBe(true);
       expect(review.plan.director.length).toBeGreaterThan(0);
@@ -152,7 +183,7 @@ for (const mode of ["dr", "nat", "tun", "fullnat"] as const) {
         const short = labWizardInput(mode, SITE_NAMES[mode], 5);
         const started = await lab!.agent.call("wizard.apply", { input: short });
         expect(started.phase).toBe("applying");
-        const applied = await waitFor(lab!.agent, settled, 200_000);
+        const applied = await waitFor(agentStatus(lab!), settled, 200_000);
         expect(applied.phase, JSON.stringify(applied)).toBe("awaiting-confirm");
         expect(await oracle(lab!.site)).not.toBe(before);
         // The browser goes away: close the connection and open another one only to watch.
@@ -160,7 +191,7 @@ for (const mode of ["dr", "nat", "tun", "fullnat"] as const) {
         await new Promise((r) => setTimeout(r, 6000));
         lab!.exchange = createSocketExchange({ path: lab!.socketPath });
         lab!.agent = createAgentClient(lab!.exchange.exchange);
-        const end = await waitFor(lab!.agent, settled, 60_000);
+        const end = await waitFor(agentStatus(lab!), settled, 60_000);
         expect(end.phase).toBe("rolled-back");
         expect(end.rollback?.reason).toMatch(/not confirmed within 5 s/);
         expect(end.rollback?.ok).toBe(true);
@@ -170,7 +201,7 @@ for (const mode of ["dr", "nat", "tun", "fullnat"] as const) {
       it("is rolled back by the next agent when the agent dies before the confirmation", async () => {
         const before = await oracle(lab!.site);
         await lab!.agent.call("wizard.apply", { input });
-        const applied = await waitFor(lab!.agent, settled, 200_000);
+        const applied = await waitFor(agentStatus(lab!), settled, 200_000);
         expect(applied.phase, JSON.stringify(applied)).toBe("awaiting-confirm");
         expect(await oracle(lab!.site)).not.toBe(before);
         lab!.exchange.close();
@@ -180,23 +211,36 @@ for (const mode of ["dr", "nat", "tun", "fullnat"] as const) {
         lab!.agentProcess = await startAgent(lab!.site, lab!.socketPath);
         lab!.exchange = createSocketExchange({ path: lab!.socketPath });
         lab!.agent = createAgentClient(lab!.exchange.exchange);
-        const end = await waitFor(lab!.agent, (s) => s.phase === "rolled-back", 120_000);
+        const end = await waitFor(agentStatus(lab!), (s) => s.phase === "rolled-back", 120_000);
         expect(end.rollback?.reason).toMatch(/agent stopped before the change was confirmed/);
         expect(end.rollback?.ok).toBe(true);
         expect(await oracle(lab!.site)).toBe(before);
       }, 400_000);
     }
 
-    it("applies, verifies with traffic, is confirmed, and serves the client in the weight ratio", async () => {
-      const review = await lab!.agent.call("wizard.plan", input);
-      const started = await lab!.agent.call("wizard.apply", { input, fingerprint: review.plan.fingerprint });
-      const applied = await waitFor(lab!.agent, settled, 200_000);
+    it("through tRPC: applies, verifies, is confirmed (audited), serves the client in the weight ratio, and the diagnostics find nothing wrong", async () => {
+      const api = await adminApi(lab!.agent, adminOf(mode));
+      // As /wizards does it: the plan, apply with its fingerprint, poll the status, confirm.
+      const review = await api.wizards.plan(input);
+      expect(review.canApply).toBe(true);
+      const started = await api.wizards.applyPlan({ input, fingerprint: review.plan.fingerprint });
+      const applied = await waitFor(() => api.wizards.status(), settled, 200_000);
       expect(applied.phase, JSON.stringify(applied, null, 1)).toBe("awaiting-confirm");
       expect(applied.verification?.stateOk).toBe(true);
       expect(applied.verification?.traffic?.ok).toBe(true);
       expect(Object.keys(applied.verification?.traffic?.bodies ?? {}).sort()).toEqual(["rs1", "rs2"]);
-      const confirmed = await lab!.agent.call("wizard.confirm", { id: started.id! });
+      const confirmed = await api.wizards.confirm({ id: started.id! });
       expect(confirmed.phase).toBe("committed");
+      const audit = await api.audit.list({ user: adminOf(mode), op: "wizards." });
+      expect(audit.entries.map((e) => [e.op, e.result, e.role])).toEqual([
+        ["wizards.confirm", "ok", "admin"],
+        ["wizards.applyPlan", "ok", "admin"],
+      ]);
+
+      // The client's traffic through the VIP, with the director's interfaces captured meanwhile.
+      const capture = await api.capture.start({ interfaces: directorInterfaces(mode) });
+      // The capture knows the VIP and its mode (FULLNAT by the wizard's SNAT table: IPVS shows it as NAT).
+      expect(capture.vips.map((v) => [v.address, v.mode])).toEqual([[input.vip, mode]]);
       const r = await lab!.site.request(30, { timeoutMs: 5000 });
       expect(r.failures).toBe(0);
       // wrr 1:2 over 30 new connections is 10 and 20, as seen in the first lab runs of every mode. After the DR
@@ -213,8 +257,30 @@ for (const mode of ["dr", "nat", "tun", "fullnat"] as const) {
         expect(peer.failures).toBe(0);
         for (const resp of peer.responses) expect(resp.body).toMatch(/^rs\d 198\.51\.100\.1$/);
       }
+      // The detectors run every second and judge a SYN unanswered after 1 s: an evaluation 1.5 s after the last
+      // request has judged every connection.
+      const judgedFrom = Date.now() / 1000 + 1.5;
+      const judged = await within(15, async () => {
+        const v = await api.diagnostics.findings({ since: 0 });
+        return (v.evaluatedAt ?? 0) >= judgedFrom ? v : null;
+      });
+      expect(judged, "the detectors ran after the traffic").not.toBeNull();
+      const diagnostics = judged!.value;
+      const status = await api.capture.status();
+      expect(status.vips[0]!.packets, "the capture saw the VIP's traffic").toBeGreaterThan(30);
+      const report = findingsReport(diagnostics);
+      const seen = status.taps.map((t) => `${t.device} ${t.captured} packets`).join(", ");
+      process.stdout.write(`wizard ${mode}: after the confirmed wizard, captured ${seen}; findings:\n${report || "(none)"}\n`);
+      expect(seriousFindings(diagnostics), `findings:\n${report}`).toEqual([]);
+      // Real servers' own settings are judged through their paired agents; an admin who runs the scripts by
+      // hand has paired none, and the check must still answer.
+      const rsSettings = await api.diagnostics.realServers();
+      expect(rsSettings.available).toBe(true);
+      expect(rsSettings.servers.flatMap((s) => (s.ok ? s.findings.filter((f) => f.severity !== "info").map((f) => `${s.name}: ${f.title}`) : [`${s.name}: ${s.error}`]))).toEqual([]);
+      expect((await api.capture.stop()).running).toBe(false);
+
       // Planned again, the wizard refuses: the service exists now.
-      const again = await lab!.agent.call("wizard.plan", input);
+      const again = await api.wizards.plan(input);
       expect(again.canApply).toBe(false);
     }, 400_000);
   });

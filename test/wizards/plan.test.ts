@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 
 import { wizardInput } from "@/server/wizards/input";
-import { FULLNAT_NOTE, planWizard } from "@/server/wizards/plan";
+import { FULLNAT_NOTE, fullnatTableVip, planWizard } from "@/server/wizards/plan";
 import { hasErrors, preflight } from "@/server/wizards/preflight";
 import { renderPlan, sh, shq } from "@/server/wizards/render";
 
@@ -94,6 +94,12 @@ describe("plan", () => {
     expect(FULLNAT_NOTE).toMatch(/see the director's address, not the client's/);
     expect(r.director[3]!.shell).toContain('oifname "eth1" ip daddr { 198.51.100.11, 198.51.100.12 } snat to 198.51.100.1');
     expect(r.realServers[0]!.script).toContain("# nothing to change");
+  });
+
+  it("FULLNAT: the SNAT table's name gives its VIP back (live diagnostics tell FULLNAT from NAT by it)", () => {
+    const table = planWizard(input(draft("fullnat")), bareDirector({ inner: true })).director.find((s) => s.kind === "nft-snat");
+    expect(table?.kind === "nft-snat" && fullnatTableVip(`ip ${table.table}`)).toBe("192.0.2.100");
+    for (const other of ["ip nat", "inet lvsdash_fullnat_192_0_2_100", "ip lvsdash_fullnat_192_0_2", "ip lvsdash_fullnat_192_0_2_100_1"]) expect(fullnatTableVip(other)).toBeNull();
   });
 
   it("leaves out what is already there, and the fingerprint follows the director's state", () => {

@@ -15,8 +15,10 @@ import { isFwmarkService } from "@/server/ipvs/netlink/types";
 import type { TableState } from "@/server/ipvs/snapshot/model";
 import { readSnapshot } from "@/server/ipvs/snapshot/model";
 import { openIpvsClient } from "@/server/kernel/genl/ipvs";
+import { listTables } from "@/server/kernel/nft";
 import { readProcFile } from "@/server/kernel/procfs";
 import { readHostFacts } from "@/server/kernel/sysctl";
+import { fullnatTableVip } from "@/server/wizards/plan";
 
 /** ATF_COM (include/uapi/linux/if_arp.h): the entry has a MAC. */
 const ATF_COM = 0x2;
@@ -63,10 +65,14 @@ export function directorHosts(interfaces: readonly InterfaceView[], vips: Readon
   return hosts;
 }
 
-/** The site from the IPVS table and what the director knows of the hosts. PURE. */
-export function agentSiteContext(table: TableState, interfaces: readonly InterfaceView[], neighbours: ReadonlyMap<string, string>): SiteContext {
+/**
+ * The site from the IPVS table and what the director knows of the hosts. PURE. IPVS itself cannot tell FULLNAT
+ * from NAT (both are masquerading): `nftTables` ("family name") name the VIPs whose SNAT table the wizard made.
+ */
+export function agentSiteContext(table: TableState, interfaces: readonly InterfaceView[], neighbours: ReadonlyMap<string, string>, nftTables: readonly string[] = []): SiteContext {
   const vips = new Set(table.services.flatMap(({ service: s }) => (isFwmarkService(s) ? [] : [s.address])));
-  return siteContextFromTable(table, { directors: directorHosts(interfaces, vips), macs: neighbours });
+  const fullnatVips = nftTables.map(fullnatTableVip).filter((v): v is string => v !== null);
+  return siteContextFromTable(table, { directors: directorHosts(interfaces, vips), macs: neighbours, fullnatVips });
 }
 
 export interface AgentSite {
@@ -100,7 +106,13 @@ export async function readAgentSite(): Promise<AgentSite> {
   } catch {
     // No neighbour table (no IPv4): the detectors learn MACs from the ARP they see.
   }
-  const site = agentSiteContext(table, interfaces, neighbours);
+  let nftTables: string[] = [];
+  try {
+    if (table.services.length > 0) nftTables = await listTables();
+  } catch {
+    // No nft (or no nf_tables): no FULLNAT table either; its VIPs are judged as NAT.
+  }
+  const site = agentSiteContext(table, interfaces, neighbours, nftTables);
   // The director's own settings as its kernel applies them (arp_*, rp_filter, forwarding, vs.conntrack...):
   // the sysctl checks run on them with the packet detectors. Real servers' come from their agents.
   try {
