@@ -106,9 +106,10 @@ export async function readAgentSite(): Promise<AgentSite> {
   } catch {
     // No neighbour table (no IPv4): the detectors learn MACs from the ARP they see.
   }
+  // Only a masquerading service can be FULLNAT: the nft process is spawned only when there is one.
   let nftTables: string[] = [];
   try {
-    if (table.services.length > 0) nftTables = await listTables();
+    if (table.services.some((s) => s.destinations.some((d) => d.forward === "masq"))) nftTables = await listTables();
   } catch {
     // No nft (or no nf_tables): no FULLNAT table either; its VIPs are judged as NAT.
   }
