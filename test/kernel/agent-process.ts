@@ -7,6 +7,13 @@
 // retried (as is the wasm lexer's "memory access out of bounds" trap, the same fault caught inside), at most
 // twice and with a line on stderr; any other exit before listening fails the test at once.
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { buildSite, type Site } from "@/lab/site/site";
+import type { SiteSpec } from "@/lab/site/spec";
+import { createAgentClient, createSocketExchange, type AgentClient } from "@/server/agent/client";
 
 const EMULATOR_CRASHES = new Set(["SIGSEGV", "SIGBUS"]);
 const WASM_TRAP = /memory access out of bounds\n\s+at wasm:\/\//;
@@ -43,4 +50,37 @@ function startOnce(netns: string, socketPath: string): Promise<StartOutcome> {
     agent.stderr?.on("data", onOutput);
     agent.once("exit", (code, signal) => resolve({ code, signal, output }));
   });
+}
+
+/** A lab site with the agent running agent-only in its director's namespace, and a client connected to it. */
+export interface SiteWithAgent {
+  site: Site;
+  agent: AgentClient;
+  /** The agent's pid (its /proc/PID/net is the director's). */
+  agentPid: number;
+  /** Closes the client, kills the agent, destroys the site. */
+  close(): Promise<void>;
+}
+
+/** Builds `spec` and starts the agent in its director (the set-up of the live, metrics and diagnostics tests). */
+export async function openSiteWithAgent(spec: SiteSpec): Promise<SiteWithAgent> {
+  const site = await buildSite(spec);
+  try {
+    const socketPath = join(mkdtempSync(join(tmpdir(), `lvsdash-${spec.name}-`)), "run", "agent.sock");
+    const agentProcess = await startAgentIn(site.host("dir").netns, socketPath);
+    const exchange = createSocketExchange({ path: socketPath });
+    return {
+      site,
+      agent: createAgentClient(exchange.exchange),
+      agentPid: agentProcess.pid!,
+      async close() {
+        exchange.close();
+        if (agentProcess.exitCode === null) agentProcess.kill("SIGKILL");
+        await site.destroy();
+      },
+    };
+  } catch (error) {
+    await site.destroy();
+    throw error;
+  }
 }

@@ -6,40 +6,30 @@
 // each refresh of the site (every 5 s).
 //
 // Run inside the lab: npx tsx lab/host/cli.ts test test/kernel/diagnostics-sysctl-live.test.ts
-import { type ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { buildSite, type Site } from "@/lab/site/site";
-import { createAgentClient, createSocketExchange, type AgentClient, type SocketExchange } from "@/server/agent/client";
+import type { Site } from "@/lab/site/site";
+import type { AgentClient } from "@/server/agent/client";
 import type { FindingView } from "@/server/diagnostics/live";
 
-import { startAgentIn } from "./agent-process";
+import { openSiteWithAgent, type SiteWithAgent } from "./agent-process";
 import { within } from "./within";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const socketPath = join(mkdtempSync(join(tmpdir(), "lvsdash-diag-sysctl-")), "run", "agent.sock");
 let site: Site;
-let agentProcess: ChildProcess;
-let exchange: SocketExchange;
+let lab: SiteWithAgent;
 let agent: AgentClient;
 
 const forwardingOff = (f: FindingView) => f.kind === "sysctl-ip-forward" && f.hosts[0]?.role === "director";
 
 beforeAll(async () => {
-  site = await buildSite({ name: "ds", mode: "nat" });
-  agentProcess = await startAgentIn(site.host("dir").netns, socketPath);
-  exchange = createSocketExchange({ path: socketPath });
-  agent = createAgentClient(exchange.exchange);
+  lab = await openSiteWithAgent({ name: "ds", mode: "nat" });
+  ({ site, agent } = lab);
 });
 
 afterAll(async () => {
-  exchange?.close();
-  if (agentProcess && agentProcess.exitCode === null) agentProcess.kill("SIGKILL");
-  await site?.destroy();
+  await lab?.close();
 });
 
 describe("live diagnostics: the director's own sysctls (NAT director)", () => {

@@ -7,15 +7,14 @@
 //   - the history written by the sampler is the same after closing and reopening the store.
 // With $LAB_ARTIFACTS set it also writes every snapshot it read to live/dr-traffic.json: the recording the unit
 // tests of the sampler step replay (test/fixtures/live/, see its README).
-import type { ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { buildSite, type Site } from "@/lab/site/site";
-import { createAgentClient, createSocketExchange, type AgentClient, type SocketExchange } from "@/server/agent/client";
+import type { Site } from "@/lab/site/site";
+import type { AgentClient } from "@/server/agent/client";
 import { destKey, seriesKey, serviceKey } from "@/server/history/keys";
 import { HistoryStore } from "@/server/history/store";
 import { snapshotToJson, type SnapshotJson } from "@/server/ipvs/snapshot/json";
@@ -25,25 +24,19 @@ import type { LiveSample } from "@/server/live/step";
 
 import { countersIn, expectExactRates } from "../live/checks";
 
-import { startAgentIn } from "./agent-process";
+import { openSiteWithAgent, type SiteWithAgent } from "./agent-process";
 
-const socketPath = join(mkdtempSync(join(tmpdir(), "lvsdash-live-")), "run", "agent.sock");
 let site: Site;
-let agentProcess: ChildProcess;
-let exchange: SocketExchange;
+let lab: SiteWithAgent;
 let agent: AgentClient;
 
 beforeAll(async () => {
-  site = await buildSite({ name: "lv", mode: "dr" });
-  agentProcess = await startAgentIn(site.host("dir").netns, socketPath);
-  exchange = createSocketExchange({ path: socketPath });
-  agent = createAgentClient(exchange.exchange);
+  lab = await openSiteWithAgent({ name: "lv", mode: "dr" });
+  ({ site, agent } = lab);
 });
 
 afterAll(async () => {
-  exchange?.close();
-  if (agentProcess && agentProcess.exitCode === null) agentProcess.kill("SIGKILL");
-  await site?.destroy();
+  await lab?.close();
 });
 
 /** Waits for the sampler's next sample after the one numbered `seq`. */

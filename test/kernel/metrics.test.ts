@@ -3,7 +3,6 @@
 // test asks it for ipvs.metrics over its socket, formats the exposition, parses it back with a Prometheus
 // text-format parser, and compares node_ipvs_* with /proc read in the director's namespace at the same moment
 // (through /proc/<agent pid>/net: the agent's own namespace, without starting a process under emulation).
-import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,39 +10,33 @@ import { join } from "node:path";
 import parsePrometheusTextFormat, { type ParsedFamily } from "parse-prometheus-text-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { buildSite, type Site } from "@/lab/site/site";
+import type { Site } from "@/lab/site/site";
 import { serviceKey } from "@/server/history/keys";
 import { HistoryStore } from "@/server/history/store";
-import { createAgentClient, createSocketExchange, type AgentClient, type SocketExchange } from "@/server/agent/client";
+import type { AgentClient } from "@/server/agent/client";
 import { parseProcIpVs } from "@/server/ipvs/proc/services";
 import { parseProcIpVsStats, type IpVsCounters } from "@/server/ipvs/proc/stats";
 import { formatMetrics } from "@/server/metrics/format";
 
-import { startAgentIn } from "./agent-process";
+import { openSiteWithAgent, type SiteWithAgent } from "./agent-process";
 
-const socketPath = join(mkdtempSync(join(tmpdir(), "lvsdash-metrics-")), "run", "agent.sock");
 let site: Site;
-let agentProcess: ChildProcess;
-let exchange: SocketExchange;
+let lab: SiteWithAgent;
 let agent: AgentClient;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
-  site = await buildSite({ name: "mx", mode: "dr" });
-  agentProcess = await startAgentIn(site.host("dir").netns, socketPath);
-  exchange = createSocketExchange({ path: socketPath });
-  agent = createAgentClient(exchange.exchange);
+  lab = await openSiteWithAgent({ name: "mx", mode: "dr" });
+  ({ site, agent } = lab);
 });
 
 afterAll(async () => {
-  exchange?.close();
-  if (agentProcess && agentProcess.exitCode === null) agentProcess.kill("SIGKILL");
-  await site?.destroy();
+  await lab?.close();
 });
 
 /** The director's /proc files, read in its namespace (`ip netns exec` execs: the agent's pid is node's). */
-const proc = (file: string) => readFileSync(`/proc/${agentProcess.pid}/net/${file}`, "utf8");
+const proc = (file: string) => readFileSync(`/proc/${lab.agentPid}/net/${file}`, "utf8");
 const procTotals = () => parseProcIpVsStats(proc("ip_vs_stats")).totals;
 
 async function scrape(): Promise<ParsedFamily[]> {
