@@ -2,9 +2,13 @@
 // over a stand-in socket that answers like the kernel (one GET_SERVICE dump, one GET_DEST dump per service,
 // replies built by the codec's own encoders with both STATS and STATS64, as ip_vs_genl_fill_* writes them).
 // What the lab run (run.ts) measures minus the kernel and the native socket: the part this code can change.
-//   npx tsx bench/ipvs/snapshot-cpu.ts [services] [runs]      (add --cpu-prof to node for a profile)
+// With --native, the agent's path instead: NativeGenlTransport over a stand-in for the addon's Engine that
+// answers each call with one buffer of genetlink messages plus its index, as native/genl does (the buffer is
+// assembled afresh per call from each service's prebuilt replies, as the engine assembles its own).
+//   npx tsx bench/ipvs/snapshot-cpu.ts [services] [runs] [--native]   (add --cpu-prof to node for a profile)
 import { AttrCursor, AttrEncoder, HOST_LITTLE_ENDIAN } from "@/server/kernel/genl/attrs";
-import { GenlSocketTransport, type NetlinkConn } from "@/server/kernel/genl/transport";
+import { NativeGenlTransport, type NativeDumpResult, type NativeEngine } from "@/server/kernel/genl/native";
+import { GenlSocketTransport, type GenlTransport, type NetlinkConn } from "@/server/kernel/genl/transport";
 import {
   CTRL_ATTR_FAMILY_ID,
   CTRL_ATTR_FAMILY_NAME,
@@ -118,10 +122,69 @@ function kernelConn(services: ServiceExtended[], dests: Destination[][]): Netlin
   };
 }
 
-const n = Number(process.argv[2] ?? 10_000);
-const runs = Number(process.argv[3] ?? 5);
+/** The addon's Engine as a stand-in: each dump() call resolves on a later turn of the loop with one fresh
+ *  Buffer of the requests' genetlink messages (genlmsghdr + attributes) and the index native/genl returns.
+ *  Kept cheap (a GET_DEST request is matched to its service by its port and address, then checked byte for
+ *  byte), so what is timed is mostly the transport's and the client's JavaScript. */
+function nativeTransport(services: ServiceExtended[], dests: Destination[][]): GenlTransport {
+  const genl = (cmd: number, body: Uint8Array) => Buffer.from(encodeGenlPayload(cmd, IPVS_GENL_VERSION, body));
+  const block = (msgs: Buffer[]) => ({ bytes: Buffer.concat(msgs), lens: msgs.map((m) => m.length) });
+  const svcBlock = block(services.map((s) => {
+    const e = new AttrEncoder();
+    encodeService(e, serviceExtendedAttrs(s));
+    return genl(IPVS_CMD.NEW_SERVICE.id, e.finish());
+  }));
+  const keys: Buffer[] = [];
+  const destBlocks = services.map((s, i) => {
+    const e = new AttrEncoder();
+    encodeService(e, { service: s.service });
+    keys.push(Buffer.from(e.finish()));
+    return block((dests[i] ?? []).map((d) => { const f = new AttrEncoder(); encodeDest(f, destinationAttrs(d)); return genl(IPVS_CMD.NEW_DEST.id, f.finish()); }));
+  });
+  // table(): service i is 198.51.100.(1 + i % 250), port 1000 + i / 250; in the key, the address's last byte is
+  // at 27 and the big-endian port at 44.
+  const serviceOf = (r: Uint8Array) => {
+    const i = (((r[44]! << 8) | r[45]!) - 1000) * 250 + r[27]! - 1;
+    const key = keys[i];
+    if (!key || Buffer.compare(key, Buffer.from(r.buffer, r.byteOffset, r.byteLength)) !== 0) throw new Error("stand-in engine: unexpected GET_DEST request");
+    return i;
+  };
+  const engine: NativeEngine = {
+    dump(_type, cmd, _version, requests): Promise<NativeDumpResult> {
+      const blocks = requests.map((r) => (cmd === IPVS_CMD.GET_SERVICE.id ? svcBlock : destBlocks[serviceOf(r)]!));
+      const count = blocks.reduce((n, b) => n + b.lens.length, 0);
+      const ranges = new Int32Array(2 * requests.length);
+      const messages = new Int32Array(2 * count);
+      let k = 0;
+      let off = 0;
+      blocks.forEach((b, i) => {
+        ranges[2 * i] = k;
+        ranges[2 * i + 1] = b.lens.length;
+        for (const len of b.lens) {
+          messages[2 * k] = off;
+          messages[2 * k + 1] = len;
+          off += len;
+          k++;
+        }
+      });
+      const data = Buffer.concat(blocks.map((b) => b.bytes), off);
+      return new Promise((r) => setImmediate(() => r({ data, ranges, messages })));
+    },
+    close() {},
+    ports: () => [1],
+  };
+  const fallback = { resolveFamily: async () => FAMILY, request: async () => [], close() {} };
+  return new NativeGenlTransport({ Engine: class { constructor() { return engine; } } as never }, fallback, { version: IPVS_GENL_VERSION });
+}
+
+const args = process.argv.slice(2).filter((a) => a !== "--native");
+const n = Number(args[0] ?? 10_000);
+const runs = Number(args[1] ?? 5);
 const { services, dests } = table(n);
-const client = new IpvsClient(new GenlSocketTransport(kernelConn(services, dests), { family: IPVS_GENL_NAME, version: IPVS_GENL_VERSION }));
+const transport = process.argv.includes("--native")
+  ? nativeTransport(services, dests)
+  : new GenlSocketTransport(kernelConn(services, dests), { family: IPVS_GENL_NAME, version: IPVS_GENL_VERSION });
+const client = new IpvsClient(transport);
 const wall: number[] = [];
 const cpu: number[] = [];
 for (let i = 0; i <= runs; i++) {
@@ -132,4 +195,4 @@ for (let i = 0; i <= runs; i++) {
     cpu.push(sample.cpuMs);
   }
 }
-console.log(JSON.stringify({ services: n, wallMs: median(wall), cpuMs: median(cpu), perServiceUs: (median(cpu) * 1000) / n, machine: machine() }));
+console.log(JSON.stringify({ services: n, transport: process.argv.includes("--native") ? "native (stand-in engine)" : "socket (stand-in kernel)", wallMs: median(wall), cpuMs: median(cpu), perServiceUs: (median(cpu) * 1000) / n, machine: machine() }));

@@ -76,7 +76,12 @@ export function encodeInetAddr(family: AddressFamily, address: string): Uint8Arr
 }
 
 export function formatIPv4(b: Uint8Array): string {
-  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  return formatIPv4At(b, 0);
+}
+
+/** The IPv4 address in the 4 bytes at `at` (read in place: a snapshot formats one per service and destination). */
+export function formatIPv4At(b: Uint8Array, at: number): string {
+  return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
 }
 
 export function formatIPv6(b: Uint8Array): string {
@@ -111,5 +116,10 @@ export function formatIPv6(b: Uint8Array): string {
 }
 
 export function formatInetAddr(family: AddressFamily, b: Uint8Array): string {
-  return family === "inet" ? formatIPv4(b) : formatIPv6(b);
+  return formatInetAddrAt(family, b, 0);
+}
+
+/** The nf_inet_addr of `family` in the 16 bytes at `at` (the caller checked there are 16). */
+export function formatInetAddrAt(family: AddressFamily, b: Uint8Array, at: number): string {
+  return family === "inet" ? formatIPv4At(b, at) : formatIPv6(at === 0 && b.length === 16 ? b : b.subarray(at, at + 16));
 }

@@ -13,13 +13,15 @@
 // ERANGE for a negative weight (a u32 above INT_MAX) or a lower threshold above the upper (ip_vs_add_dest and
 // ip_vs_edit_dest), EEXIST/ESRCH for a sync daemon already running / not running (start/stop_sync_thread).
 import { AttrCursor, AttrEncoder, type DecodeProblem } from "@/server/kernel/genl/attrs";
-import { GenlError, runDumps, type GenlReply, type GenlTransport } from "@/server/kernel/genl/transport";
+import { GenlError, runDumps, type DumpSpans, type GenlReply, type GenlTransport } from "@/server/kernel/genl/transport";
+import { GENL_HDRLEN } from "@/server/kernel/genl/wire";
 import {
   EncodeError,
   decodeDaemon,
   decodeDest,
   decodeInfo,
   decodeNest,
+  decodeNestIn,
   decodeService,
   decodeTimeouts,
   destConfigAttrs,
@@ -106,6 +108,15 @@ interface Subject {
   persistenceEngine?: string;
   daemon?: SyncState;
   mcastInterface?: string;
+}
+
+/** A service of the snapshot, its destinations to come: one literal (a spread plus a property would take V8's
+ *  slow path for each of the table's services). */
+function withDestinations(s: ServiceExtended): ServiceWithDestinations {
+  const { service, scheduler, persistenceEngine, flags, timeout, stats, unknown } = s;
+  return persistenceEngine === undefined
+    ? { service, scheduler, flags, timeout, stats, unknown, destinations: [] }
+    : { service, scheduler, persistenceEngine, flags, timeout, stats, unknown, destinations: [] };
 }
 
 const decodeDestInet = (c: AttrCursor) => decodeDest(c, "inet");
@@ -212,15 +223,28 @@ export class IpvsClient {
       for (let k = 0; k < dests.length; k++) list[k] = this.decoded("GET_DEST", decodeNest(dests[k]!.attrs, IPVS_CMD_ATTR.DEST.id, decode));
       svc.destinations = list;
     };
+    // The same, in place, from a runner that has the replies in one buffer (the native engine): no GenlReply
+    // and no view per reply.
+    const onDestSpans = (i: number, { data, messages, first, count }: DumpSpans) => {
+      const svc = out[i]!;
+      const decode = svc.service.family === "inet" ? decodeDestInet : decodeDestInet6;
+      const list: Destination[] = new Array(count);
+      for (let k = 0; k < count; k++) {
+        const at = messages[2 * (first + k)]!;
+        const end = at + messages[2 * (first + k) + 1]!;
+        list[k] = this.decoded("GET_DEST", decodeNestIn(data, at + GENL_HDRLEN, end, IPVS_CMD_ATTR.DEST.id, decode));
+      }
+      svc.destinations = list;
+    };
     // With every key copied from the replies, the GET_DEST dumps start before the services are decoded: a
     // transport with a thread of its own (the native engine) runs them meanwhile. Replies reach onDests only
     // after an await inside runDumps, so every out[i] is there by then.
-    let dumps = allKeys ? runDumps(this.transport, IPVS_CMD.GET_DEST.id, keys, onDests) : undefined;
+    let dumps = allKeys ? runDumps(this.transport, IPVS_CMD.GET_DEST.id, keys, onDests, onDestSpans) : undefined;
     try {
       for (let i = 0; i < replies.length; i++) {
         const attrs = replies[i]!.attrs;
         const s = this.decoded("GET_SERVICE", decodeNest(attrs, IPVS_CMD_ATTR.SERVICE.id, decodeService));
-        out[i] = { ...s, destinations: [] };
+        out[i] = withDestinations(s);
         if (!allKeys) keys[i] = serviceKeyFromReply(attrs) ?? this.encode("GET_DEST", (e) => encodeService(e, { service: s.service }));
       }
     } catch (e) {
@@ -228,7 +252,7 @@ export class IpvsClient {
       throw e;
     }
     try {
-      await (dumps ??= runDumps(this.transport, IPVS_CMD.GET_DEST.id, keys, onDests));
+      await (dumps ??= runDumps(this.transport, IPVS_CMD.GET_DEST.id, keys, onDests, onDestSpans));
     } catch (e) {
       if (e instanceof IpvsError) throw e;
       throw toIpvsError(e, "GET_DEST", {});

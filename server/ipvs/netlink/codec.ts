@@ -14,8 +14,8 @@
 //
 // Decoders never throw on bad input: they return { ok: false, problem } with the first length or value
 // problem (see AttrCursor), and keep attributes they do not know in `unknown`.
-import { AttrCursor, AttrEncoder, type DecodeProblem, type RawAttr } from "@/server/kernel/genl/attrs";
-import { afName, afNumber, encodeInetAddr, formatInetAddr, formatIPv4, formatIPv6, parseIPv4, parseIPv6, type AddressFamily } from "./addr";
+import { AttrCursor, AttrEncoder, HOST_LITTLE_ENDIAN, NLA_HDRLEN, align4, type DecodeProblem, type RawAttr } from "@/server/kernel/genl/attrs";
+import { afName, afNumber, encodeInetAddr, formatInetAddrAt, formatIPv4, formatIPv4At, formatIPv6, parseIPv4, parseIPv6, type AddressFamily } from "./addr";
 import {
   FWD_METHOD,
   IPPROTO,
@@ -89,30 +89,47 @@ const STATS_FIELDS: readonly [number, keyof Omit<Stats, "width">][] = [
   [IPVS_STATS_ATTR.OUTBPS.id, "outBps"],
 ];
 
-/** STATS_FIELDS indexed by attribute id (decodeStats runs for two nests of every service and destination). */
-const STATS_FIELD_BY_ID: (keyof Omit<Stats, "width"> | undefined)[] = [];
-for (const [id, field] of STATS_FIELDS) STATS_FIELD_BY_ID[id] = field;
-
-const zeroStats = (width: 64 | 32): Stats => ({
-  conns: 0n, inPkts: 0n, outPkts: 0n, inBytes: 0n, outBytes: 0n, cps: 0n, inPps: 0n, outPps: 0n, inBps: 0n, outBps: 0n, width,
-});
-
 const statsName = (t: number) => attrName(IPVS_STATS_ATTR, "IPVS_STATS_ATTR_", t);
 const svcName = (t: number) => attrName(IPVS_SVC_ATTR, "IPVS_SVC_ATTR_", t);
 const destName = (t: number) => attrName(IPVS_DEST_ATTR, "IPVS_DEST_ATTR_", t);
 const cmdAttrName = (t: number) => attrName(IPVS_CMD_ATTR, "IPVS_CMD_ATTR_", t);
 
+// The decoders' switches on constants (module-level, so the compiler sees numbers, not property loads).
+const STATS_CONNS = IPVS_STATS_ATTR.CONNS.id;
+const STATS_INPKTS = IPVS_STATS_ATTR.INPKTS.id;
+const STATS_OUTPKTS = IPVS_STATS_ATTR.OUTPKTS.id;
+const STATS_INBYTES = IPVS_STATS_ATTR.INBYTES.id;
+const STATS_OUTBYTES = IPVS_STATS_ATTR.OUTBYTES.id;
+const STATS_CPS = IPVS_STATS_ATTR.CPS.id;
+const STATS_INPPS = IPVS_STATS_ATTR.INPPS.id;
+const STATS_OUTPPS = IPVS_STATS_ATTR.OUTPPS.id;
+const STATS_INBPS = IPVS_STATS_ATTR.INBPS.id;
+const STATS_OUTBPS = IPVS_STATS_ATTR.OUTBPS.id;
+
 /** Decodes one stats nest. In the 32-bit nest (ip_vs_genl_fill_stats) counters and rates are u32 and the
- *  byte counts u64; in STATS64 everything is u64. PAD is skipped; unknown counters are ignored. */
+ *  byte counts u64; in STATS64 everything is u64. PAD is skipped; unknown counters are ignored. One switch
+ *  into locals and one object literal at the end: every Stats has the same shape, and a snapshot decodes one
+ *  per service and per destination. */
 export function decodeStats(c: AttrCursor, width: 64 | 32): Stats {
-  const s = zeroStats(width);
+  const narrow = width === 32;
+  let conns = 0n, inPkts = 0n, outPkts = 0n, inBytes = 0n, outBytes = 0n;
+  let cps = 0n, inPps = 0n, outPps = 0n, inBps = 0n, outBps = 0n;
   c.names(statsName);
   while (c.next()) {
-    const field = STATS_FIELD_BY_ID[c.type];
-    if (!field) continue;
-    s[field] = width === 32 && STATS32_U32_IDS.has(c.type) ? BigInt(c.u32()) : c.u64();
+    switch (c.type) {
+      case STATS_CONNS: conns = narrow ? BigInt(c.u32()) : c.u64(); break;
+      case STATS_INPKTS: inPkts = narrow ? BigInt(c.u32()) : c.u64(); break;
+      case STATS_OUTPKTS: outPkts = narrow ? BigInt(c.u32()) : c.u64(); break;
+      case STATS_INBYTES: inBytes = c.u64(); break;
+      case STATS_OUTBYTES: outBytes = c.u64(); break;
+      case STATS_CPS: cps = narrow ? BigInt(c.u32()) : c.u64(); break;
+      case STATS_INPPS: inPps = narrow ? BigInt(c.u32()) : c.u64(); break;
+      case STATS_OUTPPS: outPps = narrow ? BigInt(c.u32()) : c.u64(); break;
+      case STATS_INBPS: inBps = narrow ? BigInt(c.u32()) : c.u64(); break;
+      case STATS_OUTBPS: outBps = narrow ? BigInt(c.u32()) : c.u64(); break;
+    }
   }
-  return s;
+  return { conns, inPkts, outPkts, inBytes, outBytes, cps, inPps, outPps, inBps, outBps, width };
 }
 
 /** Writes a stats nest as the kernel does: u32 counters truncated like its (u32) casts in the 32-bit nest. */
@@ -212,33 +229,57 @@ export function encodeService(e: AttrEncoder, a: ServiceAttrs): void {
 
 /** The identifying attributes of a service, in encodeService's order (AF, then FWMARK or PROTOCOL, ADDR, PORT). */
 const KEY_ATTRS: readonly number[] = [IPVS_SVC_ATTR.AF.id, IPVS_SVC_ATTR.FWMARK.id, IPVS_SVC_ATTR.PROTOCOL.id, IPVS_SVC_ATTR.ADDR.id, IPVS_SVC_ATTR.PORT.id];
+const KEY_FWMARK = [0, 1];
+const KEY_ADDRESSED = [0, 2, 3, 4];
 
 /**
  * The key of the service in a GET_SERVICE reply (what encodeService(e, { service }) writes, for GET_DEST's
  * dump), made by copying the identifying attributes as the kernel sent them: no address is formatted and
  * parsed again. The reply must have decoded (decodeNest) without a problem first; null if it has no service.
+ * Written straight into one array of the key's size (a snapshot makes one per service before its GET_DEST
+ * dumps can start).
  */
 export function serviceKeyFromReply(reply: Uint8Array): Uint8Array | null {
-  const top = new AttrCursor(reply);
-  while (top.next()) {
-    if (top.type !== IPVS_CMD_ATTR.SERVICE.id) continue;
-    const nest = top.bytes();
-    const found: Uint8Array[] = [];
-    const c = new AttrCursor(nest);
-    while (c.next()) {
-      const k = KEY_ATTRS.indexOf(c.type);
-      if (k >= 0 && !found[k]) found[k] = c.bytes();
+  const c = AttrCursor.firstNest(reply, IPVS_CMD_ATTR.SERVICE.id);
+  if (!c) return null;
+  // where each identifying attribute's payload is in c.source, and its length; -1: not (yet) met
+  const at = [-1, -1, -1, -1, -1];
+  const len = [0, 0, 0, 0, 0];
+  while (c.next()) {
+    const k = KEY_ATTRS.indexOf(c.type);
+    if (k >= 0 && at[k]! < 0) {
+      at[k] = c.payloadAt;
+      len[k] = c.length;
     }
-    if (c.problem || !found[0]) return null;
-    const e = new AttrEncoder();
-    e.nested(IPVS_CMD_ATTR.SERVICE.id, (n) => {
-      // decodeService's rule: a fwmark makes it a fwmark service, whatever else came
-      const keep = found[1] ? [0, 1] : [0, 2, 3, 4];
-      for (const k of keep) if (found[k]) n.put(KEY_ATTRS[k]!, found[k]!);
-    });
-    return e.finish();
   }
-  return null;
+  if (c.problem || at[0]! < 0) return null;
+  // decodeService's rule: a fwmark makes it a fwmark service, whatever else came
+  const keep = at[1]! >= 0 ? KEY_FWMARK : KEY_ADDRESSED;
+  let size = NLA_HDRLEN;
+  for (const k of keep) if (at[k]! >= 0) size += align4(NLA_HDRLEN + len[k]!);
+  if (size > 0xffff) return null;
+  const out = new Uint8Array(size); // zeroed: the padding
+  const src = c.source;
+  let o = putAttrHeader(out, 0, size, IPVS_CMD_ATTR.SERVICE.id);
+  for (const k of keep) {
+    const from = at[k]!;
+    if (from < 0) continue;
+    const n = len[k]!;
+    putAttrHeader(out, o, NLA_HDRLEN + n, KEY_ATTRS[k]!);
+    for (let i = 0; i < n; i++) out[o + NLA_HDRLEN + i] = src[from + i]!;
+    o += align4(NLA_HDRLEN + n);
+  }
+  return out;
+}
+
+/** An nlattr header (host-order nla_len, nla_type) at `at`; returns where its payload starts. */
+function putAttrHeader(out: Uint8Array, at: number, nlaLen: number, type: number): number {
+  const lo = HOST_LITTLE_ENDIAN ? 0 : 1;
+  out[at + lo] = nlaLen & 0xff;
+  out[at + 1 - lo] = nlaLen >> 8;
+  out[at + 2 + lo] = type & 0xff;
+  out[at + 3 - lo] = type >> 8;
+  return at + NLA_HDRLEN;
 }
 
 /** The wire form of NEW_SERVICE / SET_SERVICE. The flags' mask covers only the user-settable flags, so on
@@ -274,14 +315,28 @@ export function serviceExtendedAttrs(s: ServiceExtended): ServiceAttrs {
   };
 }
 
-/** Decodes the payload of IPVS_CMD_ATTR_SERVICE. */
+const SVC_AF = IPVS_SVC_ATTR.AF.id;
+const SVC_PROTOCOL = IPVS_SVC_ATTR.PROTOCOL.id;
+const SVC_ADDR = IPVS_SVC_ATTR.ADDR.id;
+const SVC_PORT = IPVS_SVC_ATTR.PORT.id;
+const SVC_FWMARK = IPVS_SVC_ATTR.FWMARK.id;
+const SVC_SCHED_NAME = IPVS_SVC_ATTR.SCHED_NAME.id;
+const SVC_PE_NAME = IPVS_SVC_ATTR.PE_NAME.id;
+const SVC_FLAGS = IPVS_SVC_ATTR.FLAGS.id;
+const SVC_TIMEOUT = IPVS_SVC_ATTR.TIMEOUT.id;
+const SVC_NETMASK = IPVS_SVC_ATTR.NETMASK.id;
+const SVC_STATS = IPVS_SVC_ATTR.STATS.id;
+const SVC_STATS64 = IPVS_SVC_ATTR.STATS64.id;
+
+/** Decodes the payload of IPVS_CMD_ATTR_SERVICE. Fixed-size payloads are length-checked and read in place
+ *  (exactAt: the address and netmask are formatted from the buffer, with no view made for them). */
 export function decodeService(c: AttrCursor): Decoded<ServiceExtended> {
-  let af: number | undefined;
-  let protocol: number | undefined;
-  let addr: Uint8Array | undefined;
-  let port: number | undefined;
-  let fwmark: number | undefined;
-  let netmask: Uint8Array | undefined;
+  let af = -1;
+  let protocol = -1;
+  let addrAt = -1;
+  let port = -1;
+  let fwmark = -1;
+  let netmaskAt = -1;
   let scheduler = "";
   let persistenceEngine: string | undefined;
   let flags = 0;
@@ -289,48 +344,63 @@ export function decodeService(c: AttrCursor): Decoded<ServiceExtended> {
   let stats64: Stats | undefined;
   // The 32-bit nest is decoded only when the kernel sent no STATS64 (before 4.x): every kernel since sends
   // both, and the snapshot would otherwise make 10 more bigints per object for nothing.
-  let stats32: Uint8Array | undefined;
+  let stats32At = -1;
+  let stats32Len = 0;
   const unknown: RawAttr[] = [];
   c.names(svcName);
   while (c.next()) {
     switch (c.type) {
-      case IPVS_SVC_ATTR.AF.id: af = c.u16(); break;
-      case IPVS_SVC_ATTR.PROTOCOL.id: protocol = c.u16(); break;
-      case IPVS_SVC_ATTR.ADDR.id: addr = c.exact(16); break;
-      case IPVS_SVC_ATTR.PORT.id: port = c.be16(); break;
-      case IPVS_SVC_ATTR.FWMARK.id: fwmark = c.u32(); break;
-      case IPVS_SVC_ATTR.SCHED_NAME.id: scheduler = c.string(); break;
-      case IPVS_SVC_ATTR.PE_NAME.id: persistenceEngine = c.string(); break;
-      case IPVS_SVC_ATTR.FLAGS.id: {
-        const b = c.exact(8);
-        flags = new DataView(b.buffer, b.byteOffset, 8).getUint32(0, true);
+      case SVC_AF: af = c.u16(); break;
+      case SVC_PROTOCOL: protocol = c.u16(); break;
+      case SVC_ADDR: addrAt = c.exactAt(16); break;
+      case SVC_PORT: port = c.be16(); break;
+      case SVC_FWMARK: fwmark = c.u32(); break;
+      case SVC_SCHED_NAME: scheduler = c.string(); break;
+      case SVC_PE_NAME: persistenceEngine = c.string(); break;
+      // struct ip_vs_flags { u32 flags; u32 mask; }: the flags are the first u32
+      case SVC_FLAGS: {
+        const at = c.exactAt(8);
+        if (at >= 0) flags = u32At(c.source, at);
         break;
       }
-      case IPVS_SVC_ATTR.TIMEOUT.id: timeout = c.u32(); break;
-      case IPVS_SVC_ATTR.NETMASK.id: netmask = c.exact(4); break;
-      case IPVS_SVC_ATTR.STATS.id: stats32 = c.bytes(); break;
-      case IPVS_SVC_ATTR.STATS64.id: stats64 = decodeStats(c.nested(), 64); break;
+      case SVC_TIMEOUT: timeout = c.u32(); break;
+      case SVC_NETMASK: netmaskAt = c.exactAt(4); break;
+      case SVC_STATS: stats32At = c.payloadAt; stats32Len = c.length; break;
+      case SVC_STATS64: stats64 = decodeStats(c.nested(), 64); break;
       default: unknown.push(c.raw());
     }
   }
-  const stats = stats64 ?? (stats32 && decodeStats(c.nestedOver(stats32, "IPVS_SVC_ATTR_STATS"), 32));
+  const stats = stats64 ?? (stats32At >= 0 ? decodeStats(c.nestedAt(stats32At, stats32Len, "IPVS_SVC_ATTR_STATS"), 32) : undefined);
   if (c.problem) return { ok: false, problem: c.problem };
-  const family = af === undefined ? undefined : afName(af);
-  if (!family) return missing(c, af === undefined ? "service has no IPVS_SVC_ATTR_AF" : `unknown address family ${af}`);
-  const mask = netmaskOf(family, netmask ?? netmaskBytes(family, undefined));
+  const family = af < 0 ? undefined : afName(af);
+  if (!family) return missing(c, af < 0 ? "service has no IPVS_SVC_ATTR_AF" : `unknown address family ${af}`);
+  const b = c.source;
+  const mask: Netmask =
+    netmaskAt < 0
+      ? netmaskOf(family, netmaskBytes(family, undefined))
+      : family === "inet"
+        ? { kind: "mask", mask: formatIPv4At(b, netmaskAt) }
+        : { kind: "prefix", prefix: u32At(b, netmaskAt) };
   let service: ServiceExtended["service"];
-  if (fwmark !== undefined) {
+  if (fwmark >= 0) {
     service = { family, fwmark, netmask: mask };
   } else {
-    const proto = protocol === undefined ? undefined : PROTOCOL_BY_NUMBER.get(protocol);
-    if (!proto || !addr || port === undefined) {
-      return missing(c, protocol !== undefined && !proto ? `unknown protocol ${protocol}` : "service has neither a fwmark nor protocol, address and port");
+    const proto = protocol < 0 ? undefined : PROTOCOL_BY_NUMBER.get(protocol);
+    if (!proto || addrAt < 0 || port < 0) {
+      return missing(c, protocol >= 0 && !proto ? `unknown protocol ${protocol}` : "service has neither a fwmark nor protocol, address and port");
     }
-    service = { family, protocol: proto, address: formatInetAddr(family, addr), port, netmask: mask };
+    service = { family, protocol: proto, address: formatInetAddrAt(family, b, addrAt), port, netmask: mask };
   }
-  const value: ServiceExtended = { service, scheduler, flags: flagsOf(flags), timeout, stats, unknown };
-  if (persistenceEngine !== undefined) value.persistenceEngine = persistenceEngine;
+  const value: ServiceExtended =
+    persistenceEngine === undefined
+      ? { service, scheduler, flags: flagsOf(flags), timeout, stats, unknown }
+      : { service, scheduler, persistenceEngine, flags: flagsOf(flags), timeout, stats, unknown };
   return { ok: true, value };
+}
+
+/** A little-endian u32 at `at` (the kernel's host order on every Linux node runs on here; see netmaskBytes). */
+function u32At(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 }
 
 function missing<T>(c: AttrCursor, message: string): Decoded<T> {
@@ -341,8 +411,11 @@ function missing<T>(c: AttrCursor, message: string): Decoded<T> {
 // ---------------------------------------------------------------------------------------------------------
 // Destinations
 
-const FWD_BY_VALUE = new Map<number, ForwardMethod>(Object.entries(FWD_METHOD).map(([k, v]) => [v, k as ForwardMethod]));
-const TUN_BY_VALUE = new Map<number, TunnelType>(Object.entries(TUNNEL_TYPE).map(([k, v]) => [v, k as TunnelType]));
+/** By wire value (small integers: arrays, not maps, for the lookups a snapshot makes per destination). */
+const FWD_BY_VALUE: (ForwardMethod | undefined)[] = [];
+for (const [k, v] of Object.entries(FWD_METHOD)) FWD_BY_VALUE[v] = k as ForwardMethod;
+const TUN_BY_VALUE: (TunnelType | undefined)[] = [];
+for (const [k, v] of Object.entries(TUNNEL_TYPE)) TUN_BY_VALUE[v] = k as TunnelType;
 
 /** Everything a destination nest can hold, at wire level. */
 export interface DestAttrs {
@@ -429,79 +502,93 @@ export function destinationAttrs(d: Destination): DestAttrs {
   };
 }
 
+const DEST_ADDR = IPVS_DEST_ATTR.ADDR.id;
+const DEST_PORT = IPVS_DEST_ATTR.PORT.id;
+const DEST_FWD_METHOD = IPVS_DEST_ATTR.FWD_METHOD.id;
+const DEST_WEIGHT = IPVS_DEST_ATTR.WEIGHT.id;
+const DEST_U_THRESH = IPVS_DEST_ATTR.U_THRESH.id;
+const DEST_L_THRESH = IPVS_DEST_ATTR.L_THRESH.id;
+const DEST_ACTIVE_CONNS = IPVS_DEST_ATTR.ACTIVE_CONNS.id;
+const DEST_INACT_CONNS = IPVS_DEST_ATTR.INACT_CONNS.id;
+const DEST_PERSIST_CONNS = IPVS_DEST_ATTR.PERSIST_CONNS.id;
+const DEST_STATS = IPVS_DEST_ATTR.STATS.id;
+const DEST_ADDR_FAMILY = IPVS_DEST_ATTR.ADDR_FAMILY.id;
+const DEST_STATS64 = IPVS_DEST_ATTR.STATS64.id;
+const DEST_TUN_TYPE = IPVS_DEST_ATTR.TUN_TYPE.id;
+const DEST_TUN_PORT = IPVS_DEST_ATTR.TUN_PORT.id;
+const DEST_TUN_FLAGS = IPVS_DEST_ATTR.TUN_FLAGS.id;
+
 /** Decodes the payload of IPVS_CMD_ATTR_DEST. `serviceFamily` stands in for IPVS_DEST_ATTR_ADDR_FAMILY on
- *  kernels older than 3.18, which did not send it. */
+ *  kernels older than 3.18, which did not send it. Like decodeService: values in locals, the address read in
+ *  place, one object literal at the end. */
 export function decodeDest(c: AttrCursor, serviceFamily: AddressFamily): Decoded<Destination> {
-  let addr: Uint8Array | undefined;
-  let port: number | undefined;
-  let fwd: number | undefined;
-  let af: number | undefined;
-  let tunType: number | undefined;
+  let addrAt = -1;
+  let port = -1;
+  let fwd = -1;
+  let af = -1;
+  let tunType = -1;
   let tunPort = 0;
   let tunFlags = 0;
-  const d = { weight: 0, upperThreshold: 0, lowerThreshold: 0, activeConns: 0, inactiveConns: 0, persistentConns: 0 };
+  let weight = 0, upperThreshold = 0, lowerThreshold = 0, activeConns = 0, inactiveConns = 0, persistentConns = 0;
   let stats64: Stats | undefined;
   // The 32-bit nest is decoded only when the kernel sent no STATS64 (before 4.x): every kernel since sends
   // both, and the snapshot would otherwise make 10 more bigints per object for nothing.
-  let stats32: Uint8Array | undefined;
+  let stats32At = -1;
+  let stats32Len = 0;
   const unknown: RawAttr[] = [];
   c.names(destName);
   while (c.next()) {
     switch (c.type) {
-      case IPVS_DEST_ATTR.ADDR.id: addr = c.exact(16); break;
-      case IPVS_DEST_ATTR.PORT.id: port = c.be16(); break;
-      case IPVS_DEST_ATTR.FWD_METHOD.id: {
+      case DEST_ADDR: addrAt = c.exactAt(16); break;
+      case DEST_PORT: port = c.be16(); break;
+      case DEST_FWD_METHOD: {
         fwd = c.u32() & IP_VS_CONN_F_FWD_MASK;
-        if (!c.problem && !FWD_BY_VALUE.has(fwd)) c.fail("malformed", `unknown forwarding method ${fwd}`);
+        if (!c.problem && FWD_BY_VALUE[fwd] === undefined) c.fail("malformed", `unknown forwarding method ${fwd}`);
         break;
       }
-      case IPVS_DEST_ATTR.WEIGHT.id: d.weight = c.u32(); break;
-      case IPVS_DEST_ATTR.U_THRESH.id: d.upperThreshold = c.u32(); break;
-      case IPVS_DEST_ATTR.L_THRESH.id: d.lowerThreshold = c.u32(); break;
-      case IPVS_DEST_ATTR.ACTIVE_CONNS.id: d.activeConns = c.u32(); break;
-      case IPVS_DEST_ATTR.INACT_CONNS.id: d.inactiveConns = c.u32(); break;
-      case IPVS_DEST_ATTR.PERSIST_CONNS.id: d.persistentConns = c.u32(); break;
-      case IPVS_DEST_ATTR.STATS.id: stats32 = c.bytes(); break;
-      case IPVS_DEST_ATTR.ADDR_FAMILY.id: af = c.u16(); break;
-      case IPVS_DEST_ATTR.STATS64.id: stats64 = decodeStats(c.nested(), 64); break;
-      case IPVS_DEST_ATTR.TUN_TYPE.id: {
+      case DEST_WEIGHT: weight = c.u32(); break;
+      case DEST_U_THRESH: upperThreshold = c.u32(); break;
+      case DEST_L_THRESH: lowerThreshold = c.u32(); break;
+      case DEST_ACTIVE_CONNS: activeConns = c.u32(); break;
+      case DEST_INACT_CONNS: inactiveConns = c.u32(); break;
+      case DEST_PERSIST_CONNS: persistentConns = c.u32(); break;
+      case DEST_STATS: stats32At = c.payloadAt; stats32Len = c.length; break;
+      case DEST_ADDR_FAMILY: af = c.u16(); break;
+      case DEST_STATS64: stats64 = decodeStats(c.nested(), 64); break;
+      case DEST_TUN_TYPE: {
         tunType = c.u8();
-        if (!c.problem && !TUN_BY_VALUE.has(tunType)) c.fail("malformed", `unknown tunnel type ${tunType}`);
+        if (!c.problem && TUN_BY_VALUE[tunType] === undefined) c.fail("malformed", `unknown tunnel type ${tunType}`);
         break;
       }
-      case IPVS_DEST_ATTR.TUN_PORT.id: tunPort = c.be16(); break;
-      case IPVS_DEST_ATTR.TUN_FLAGS.id: tunFlags = c.u16(); break;
+      case DEST_TUN_PORT: tunPort = c.be16(); break;
+      case DEST_TUN_FLAGS: tunFlags = c.u16(); break;
       default: unknown.push(c.raw());
     }
   }
-  const stats = stats64 ?? (stats32 && decodeStats(c.nestedOver(stats32, "IPVS_DEST_ATTR_STATS"), 32));
+  const stats = stats64 ?? (stats32At >= 0 ? decodeStats(c.nestedAt(stats32At, stats32Len, "IPVS_DEST_ATTR_STATS"), 32) : undefined);
   if (c.problem) return { ok: false, problem: c.problem };
-  const family = af === undefined ? serviceFamily : afName(af);
+  const family = af < 0 ? serviceFamily : afName(af);
   if (!family) return missing(c, `unknown destination address family ${af}`);
-  if (!addr || port === undefined || fwd === undefined) return missing(c, "destination lacks its address, port or forwarding method");
-  const value: Destination = {
-    address: formatInetAddr(family, addr),
-    port,
-    family,
-    forward: FWD_BY_VALUE.get(fwd)!,
-    weight: d.weight,
-    upperThreshold: d.upperThreshold,
-    lowerThreshold: d.lowerThreshold,
-    activeConns: d.activeConns,
-    inactiveConns: d.inactiveConns,
-    persistentConns: d.persistentConns,
-    stats,
-    unknown,
-  };
-  if (tunType !== undefined) {
-    value.tunnel = {
-      type: TUN_BY_VALUE.get(tunType)!,
-      port: tunPort,
-      csum: (tunFlags & IP_VS_TUNNEL_ENCAP_FLAG.CSUM) !== 0,
-      remcsum: (tunFlags & IP_VS_TUNNEL_ENCAP_FLAG.REMCSUM) !== 0,
-      rawFlags: tunFlags,
-    };
-  }
+  if (addrAt < 0 || port < 0 || fwd < 0) return missing(c, "destination lacks its address, port or forwarding method");
+  const address = formatInetAddrAt(family, c.source, addrAt);
+  const forward = FWD_BY_VALUE[fwd]!;
+  // Whole literals, with or without the tunnel (Linux >= 5.2 always sends it): a property added afterwards
+  // would cost every destination a second allocation for it and a change of shape.
+  const value: Destination =
+    tunType < 0
+      ? { address, port, family, forward, weight, upperThreshold, lowerThreshold, activeConns, inactiveConns, persistentConns, stats, unknown }
+      : {
+          address, port, family, forward, weight, upperThreshold, lowerThreshold, activeConns, inactiveConns, persistentConns,
+          tunnel: {
+            type: TUN_BY_VALUE[tunType]!,
+            port: tunPort,
+            csum: (tunFlags & IP_VS_TUNNEL_ENCAP_FLAG.CSUM) !== 0,
+            remcsum: (tunFlags & IP_VS_TUNNEL_ENCAP_FLAG.REMCSUM) !== 0,
+            rawFlags: tunFlags,
+          },
+          stats,
+          unknown,
+        };
   return { ok: true, value };
 }
 
@@ -602,6 +689,15 @@ export function decodeInfo(c: AttrCursor): Decoded<IpvsInfo> {
 
 /** Finds the one nest of `type` (IPVS_CMD_ATTR_SERVICE/DEST/DAEMON) in a reply and decodes it. */
 export function decodeNest<T>(attrs: Uint8Array, type: number, decode: (c: AttrCursor) => Decoded<T>): Decoded<T> {
+  return decodeNestIn(attrs, 0, attrs.length, type, decode);
+}
+
+/** decodeNest over the attribute stream in bytes[start, end), read in place (a native dump's buffer). */
+export function decodeNestIn<T>(bytes: Uint8Array, start: number, end: number, type: number, decode: (c: AttrCursor) => Decoded<T>): Decoded<T> {
+  // A well-formed reply (every one, from a working kernel) is decoded without a cursor for its top level.
+  const nest = AttrCursor.firstNest(bytes, type, cmdAttrName, start, end);
+  if (nest) return decode(nest);
+  const attrs = start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
   const top = new AttrCursor(attrs).names(cmdAttrName);
   let result: Decoded<T> | undefined;
   while (top.next()) {

@@ -45,10 +45,6 @@ export interface RawAttr {
   value: Uint8Array;
 }
 
-interface SharedState {
-  problem: DecodeProblem | undefined;
-}
-
 /**
  * Walks one level of attributes. Usage:
  *
@@ -58,73 +54,141 @@ interface SharedState {
  *
  * Problem paths name attributes with `c.names(type => name)` (once per level; called only when a problem is
  * recorded) or `c.label(name)` for the current one, else the numeric type stands. Nothing is spelled out on the
- * good path: a snapshot of 10,000 services walks over a million attributes.
+ * good path: a snapshot of 10,000 services walks over a million attributes, so descending into a nest costs
+ * one object (the nested cursor: it keeps its parent and the nest's type as data, and the first problem lives
+ * in the outermost cursor), and no view, subarray or closure.
  */
 export class AttrCursor {
-  /** Positions are indexes into `buf`; this level spans [base, end). A nested cursor shares its parent's buf
-   *  and view over a narrower span, so descending into a nest allocates no view and no subarray. */
-  private offset: number;
-  private readonly base: number;
-  private readonly end: number;
-  private start = 0;
-  private len = 0;
-  private currentType = -1;
-  private currentFlags = 0;
-  private currentLabel: string | undefined;
-  private namer: ((type: number) => string) | undefined;
-  /** One view over the whole stream for every header and integer read (not one per read: a snapshot of
-   *  10,000 services reads over a million attributes). */
-  private readonly view: DataView;
+  // Every field is assigned in the constructor, in one order, and none is a class field initializer: class
+  // fields (ES2022) are defined one by one when an object is made, and a snapshot makes over 50,000 cursors.
+  /** The bytes walked (a nested cursor's are its parent's); positions are indexes into them. */
+  private declare readonly buf: Uint8Array;
+  /** One view over `buf` for every header and integer read, shared with nested cursors. */
+  private declare readonly view: DataView;
+  /** This level spans [base, end); `offset` is where the next attribute starts. */
+  private declare offset: number;
+  private declare readonly base: number;
+  private declare readonly end: number;
+  /** The current attribute: its payload [start, start + len), type, flags and label. */
+  private declare start: number;
+  private declare len: number;
+  private declare currentType: number;
+  private declare currentFlags: number;
+  private declare currentLabel: string | undefined;
+  private declare namer: ((type: number) => string) | undefined;
+  /** The outermost cursor: it holds the first problem of the whole tree. */
+  private declare readonly root: AttrCursor;
+  private declare firstProblem: DecodeProblem | undefined;
+  /** The enclosing attributes' names, or what makes them (a function; for a nested cursor, its parent), so
+   *  the path is only spelled out when a problem is recorded. */
+  private declare readonly path: PathSource;
+  /** For a nested cursor: the enclosing attribute's type, label and namer when nested() was called (the parent
+   *  moves on; these are what its path is spelled from). -1: none. */
+  private declare readonly nestType: number;
+  private declare readonly nestLabel: string | undefined;
+  private declare readonly nestNamer: ((type: number) => string) | undefined;
 
   constructor(
-    private readonly buf: Uint8Array,
-    /** The enclosing attributes' names, or what makes them (a function; a nested cursor's NestPath), so the
-     *  path is only spelled out when a problem is recorded. */
-    private readonly path: PathSource = "",
-    private readonly shared: SharedState = { problem: undefined },
-    /** For nested(): the parent's view and the nest's span in `buf`. */
-    within?: DataView,
+    buf: Uint8Array,
+    path: PathSource = "",
+    /** The rest is for nested() and firstNest(): the parent, the span in `buf` and the nest's name. */
+    parent?: AttrCursor,
     start = 0,
     end = buf.length,
+    nestType = -1,
+    nestLabel?: string,
+    nestNamer?: (type: number) => string,
   ) {
-    this.view = within ?? new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    if (parent) {
+      this.buf = buf;
+      this.view = parent.view;
+    } else {
+      // An outermost cursor walks the whole ArrayBuffer under `buf` (positions shifted by its byteOffset), so
+      // the replies of one dump, views into one buffer, share one DataView instead of making one each.
+      const whole = wholeBuffer(buf);
+      this.buf = whole.bytes;
+      this.view = whole.view;
+      start += buf.byteOffset;
+      end += buf.byteOffset;
+    }
     this.offset = start;
     this.base = start;
     this.end = end;
+    this.start = 0;
+    this.len = 0;
+    this.currentType = -1;
+    this.currentFlags = 0;
+    this.currentLabel = undefined;
+    this.namer = undefined;
+    this.root = parent ? parent.root : this;
+    this.firstProblem = undefined;
+    this.path = path;
+    this.nestType = nestType;
+    this.nestLabel = nestLabel;
+    this.nestNamer = nestNamer;
   }
 
-  /** The first problem met by this cursor or any cursor nested under it. */
+  /**
+   * A cursor over the payload of the first attribute of `type` in `buf` (or in buf[start, end)), as
+   * `new AttrCursor(buf).names(namer)` walked to it would give with nested(), provided the whole level is well formed (every nla_len checked as
+   * next() checks it); undefined when it is not, or has no such attribute, for the caller to walk it with a
+   * cursor and meet the problem there. For a reply that is one nest (a dump's service or destination): the
+   * level's own cursor is never made.
+   */
+  static firstNest(buf: Uint8Array, type: number, namer?: (type: number) => string, start = 0, end = buf.length): AttrCursor | undefined {
+    if (start < 0 || end > buf.length || start > end) throw new RangeError(`attribute span ${start}..${end} is outside the ${buf.length}-byte buffer`);
+    let found = -1;
+    let foundLen = 0;
+    for (let at = start; at < end; ) {
+      if (end - at < NLA_HDRLEN) return undefined;
+      const nlaLen = HOST_LITTLE_ENDIAN ? buf[at]! | (buf[at + 1]! << 8) : (buf[at]! << 8) | buf[at + 1]!;
+      if (nlaLen < NLA_HDRLEN || nlaLen > end - at) return undefined;
+      if (found < 0) {
+        const rawType = HOST_LITTLE_ENDIAN ? buf[at + 2]! | (buf[at + 3]! << 8) : (buf[at + 2]! << 8) | buf[at + 3]!;
+        if ((rawType & NLA_TYPE_MASK) === type) {
+          found = at + NLA_HDRLEN;
+          foundLen = nlaLen - NLA_HDRLEN;
+        }
+      }
+      at += (nlaLen + 3) & ~3;
+    }
+    return found < 0 ? undefined : new AttrCursor(buf, "", undefined, found, found + foundLen, type, undefined, namer);
+  }
+
+  /** The first problem met by this cursor or any cursor nested under it (or over it). */
   get problem(): DecodeProblem | undefined {
-    return this.shared.problem;
+    return this.root.firstProblem;
   }
 
   /** Advances to the next attribute; false at the end or once any problem was recorded. */
   next(): boolean {
-    if (this.shared.problem) return false;
+    if (this.root.firstProblem !== undefined) return false;
     this.currentType = -1;
-    const remaining = this.end - this.offset;
+    const at = this.offset;
+    const remaining = this.end - at;
     if (remaining === 0) return false;
     if (remaining < NLA_HDRLEN) {
-      this.fail("truncated", `${remaining} trailing byte(s), less than an attribute header (4)`, this.offset - this.base);
+      this.fail("truncated", `${remaining} trailing byte(s), less than an attribute header (4)`, at - this.base);
       return false;
     }
-    const nlaLen = this.view.getUint16(this.offset, HOST_LITTLE_ENDIAN);
-    const rawType = this.view.getUint16(this.offset + 2, HOST_LITTLE_ENDIAN);
+    const nlaLen = this.view.getUint16(at, HOST_LITTLE_ENDIAN);
+    const rawType = this.view.getUint16(at + 2, HOST_LITTLE_ENDIAN);
     if (nlaLen < NLA_HDRLEN) {
-      this.fail("malformed", `nla_len ${nlaLen} is less than the attribute header (4)`, this.offset - this.base);
+      this.fail("malformed", `nla_len ${nlaLen} is less than the attribute header (4)`, at - this.base);
       return false;
     }
     if (nlaLen > remaining) {
-      this.fail("truncated", `nla_len ${nlaLen} runs past the end (${remaining} bytes left)`, this.offset - this.base);
+      this.fail("truncated", `nla_len ${nlaLen} runs past the end (${remaining} bytes left)`, at - this.base);
       return false;
     }
-    this.start = this.offset + NLA_HDRLEN;
+    this.start = at + NLA_HDRLEN;
     this.len = nlaLen - NLA_HDRLEN;
     this.currentType = rawType & NLA_TYPE_MASK;
     this.currentFlags = rawType & ~NLA_TYPE_MASK;
     this.currentLabel = undefined;
     // The last attribute's padding may be missing from a stream that ends right after it.
-    this.offset = Math.min(this.offset + align4(nlaLen), this.end);
+    const next = at + ((nlaLen + 3) & ~3);
+    this.offset = next < this.end ? next : this.end;
     return true;
   }
 
@@ -157,6 +221,17 @@ export class AttrCursor {
     return this.len;
   }
 
+  /** The bytes this cursor (and every cursor nested under it) walks: what payloadAt()/exactAt() index. */
+  get source(): Uint8Array {
+    return this.buf;
+  }
+
+  /** Where the current payload starts in `source` (for a decoder that reads it in place, e.g. an address
+   *  formatted straight from the buffer, or a nest decoded later with nestedAt()). */
+  get payloadAt(): number {
+    return this.start;
+  }
+
   u8(): number {
     return this.fixed(1) ? this.buf[this.start]! : 0;
   }
@@ -178,7 +253,11 @@ export class AttrCursor {
   }
 
   u64(): bigint {
-    return this.fixed(8) ? this.view.getBigUint64(this.start, HOST_LITTLE_ENDIAN) : 0n;
+    if (!this.fixed(8)) return 0n;
+    // A zero counter (idle rates, a direct-routing service's outgoing counters) is the one shared 0n, not a new
+    // BigInt: a snapshot reads ten of these per service and per destination. Either half's byte order: zero.
+    if (this.view.getUint32(this.start, true) === 0 && this.view.getUint32(this.start + 4, true) === 0) return 0n;
+    return this.view.getBigUint64(this.start, HOST_LITTLE_ENDIAN);
   }
 
   /** A payload of exactly `n` bytes, as a view. */
@@ -186,40 +265,65 @@ export class AttrCursor {
     return this.fixed(n) ? this.bytes() : new Uint8Array(n);
   }
 
+  /** Checks that the payload is exactly `n` bytes and returns where it starts in `source` (-1 after recording
+   *  the problem): exact() without the view, for a decoder that reads the bytes in place. */
+  exactAt(n: number): number {
+    return this.fixed(n) ? this.start : -1;
+  }
+
   /** A NUL-terminated string (NLA_NUL_STRING / nla_put_string); a missing NUL is malformed. */
   string(): string {
-    const b = this.bytes();
-    const nul = b.indexOf(0);
-    if (nul < 0) {
+    const b = this.buf;
+    const end = this.start + this.len;
+    // ASCII (every scheduler, persistence engine and interface name) is read in place; anything else is UTF-8.
+    let text = "";
+    let i = this.start;
+    for (; i < end; i++) {
+      const ch = b[i]!;
+      if (ch === 0) return text;
+      if (ch >= 0x80) break;
+      text += String.fromCharCode(ch);
+    }
+    const nul = i < end ? b.indexOf(0, i) : -1;
+    if (nul < 0 || nul >= end) {
       this.fail("malformed", `${this.len}-byte string has no terminating NUL`);
       return "";
     }
-    return new TextDecoder().decode(b.subarray(0, nul));
+    return textDecoder.decode(b.subarray(this.start, nul));
   }
 
   /** A cursor over the current attribute's payload, sharing this cursor's problem slot. */
   nested(): AttrCursor {
     // The path as data, not a closure: tsx (esbuild's keepNames) names every closure it creates with a
     // defineProperty call, which cost a snapshot of 10,000 services over a tenth of its time.
-    const path = new NestPath(this.path, this.currentType, this.currentLabel, this.namer);
-    return new AttrCursor(this.buf, path, this.shared, this.view, this.start, this.start + this.len);
+    return new AttrCursor(this.buf, this, this, this.start, this.start + this.len, this.currentType, this.currentLabel, this.namer);
   }
 
-  /** A cursor over a payload taken earlier at this level with bytes(), named `label` in problem paths: for a nest
-   *  decoded only if needed (the 32-bit stats nest, read only when the kernel sent no STATS64). */
-  nestedOver(payload: Uint8Array, label: string): AttrCursor {
-    const parent = this.path;
-    return new AttrCursor(payload, () => joinPath(parent, label), this.shared);
+  /** A cursor over a payload met earlier at this level (at payloadAt, `length` bytes), named `label` in problem
+   *  paths: for a nest decoded only if needed (the 32-bit stats nest, read only when the kernel sent no
+   *  STATS64). */
+  nestedAt(at: number, length: number, label: string): AttrCursor {
+    if (at < this.base || length < 0 || at + length > this.end) throw new RangeError(`nest at ${at} (+${length}) is outside this cursor's span`);
+    return new AttrCursor(this.buf, this, this, at, at + length, 0, label, undefined);
   }
 
   /** Records a problem about the current attribute (e.g. a value out of the kernel's range). */
   fail(kind: DecodeProblem["kind"], message: string, offset = this.start - NLA_HDRLEN - this.base): void {
-    if (!this.shared.problem) this.shared.problem = { kind, path: this.here(), offset: Math.max(0, offset), message };
+    const root = this.root;
+    if (!root.firstProblem) root.firstProblem = { kind, path: this.here(), offset: Math.max(0, offset), message };
+  }
+
+  /** This level's path, without the current attribute. */
+  private levelPath(): string {
+    const outer = this.path;
+    const p = typeof outer === "string" ? outer : typeof outer === "function" ? outer() : outer.levelPath();
+    if (this.nestType < 0) return p;
+    return joinPath(p, this.nestLabel ?? this.nestNamer?.(this.nestType) ?? String(this.nestType));
   }
 
   private here(): string {
-    if (this.currentType < 0) return joinPath(this.path, "");
-    return joinPath(this.path, this.currentLabel ?? this.namer?.(this.currentType) ?? String(this.currentType));
+    if (this.currentType < 0) return joinPath(this.levelPath(), "");
+    return joinPath(this.levelPath(), this.currentLabel ?? this.namer?.(this.currentType) ?? String(this.currentType));
   }
 
   private fixed(n: number): boolean {
@@ -227,29 +331,30 @@ export class AttrCursor {
     this.fail(this.len < n ? "truncated" : "malformed", `expected a ${n}-byte payload, got ${this.len}`);
     return false;
   }
-
 }
 
-/** Where a cursor is, spelled out only when a problem is recorded: a string, a function that makes it, or a
- *  nest's place under its parent (nested()). */
-type PathSource = string | (() => string) | NestPath;
+const textDecoder = new TextDecoder();
 
-class NestPath {
-  constructor(
-    private readonly parent: PathSource,
-    private readonly type: number,
-    private readonly label: string | undefined,
-    private readonly namer: ((type: number) => string) | undefined,
-  ) {}
+/** Each ArrayBuffer an outermost cursor was made over, as bytes and a view. A WeakMap: an entry lives only as
+ *  long as its buffer (its value's reference to the buffer does not keep it alive). */
+const wholeBuffers = new WeakMap<ArrayBufferLike, { bytes: Uint8Array; view: DataView }>();
 
-  spell(): string {
-    return joinPath(this.parent, this.type < 0 ? "" : (this.label ?? this.namer?.(this.type) ?? String(this.type)));
+function wholeBuffer(buf: Uint8Array): { bytes: Uint8Array; view: DataView } {
+  const ab = buf.buffer;
+  let whole = wholeBuffers.get(ab);
+  if (whole === undefined) {
+    whole = { bytes: new Uint8Array(ab), view: new DataView(ab) };
+    wholeBuffers.set(ab, whole);
   }
+  return whole;
 }
 
-function joinPath(parent: PathSource, label: string): string {
-  const p = typeof parent === "string" ? parent : typeof parent === "function" ? parent() : parent.spell();
-  return [p, label].filter((s) => s !== "").join(" > ");
+/** Where a cursor is, spelled out only when a problem is recorded: a string, a function that makes it, or (for
+ *  a nested cursor) the cursor it was made from. */
+type PathSource = string | (() => string) | AttrCursor;
+
+function joinPath(parent: string, label: string): string {
+  return parent === "" ? label : label === "" ? parent : `${parent} > ${label}`;
 }
 
 /** Builds an attribute stream. Nested attributes are written without NLA_F_NESTED, as ipvsadm (libnl) does;

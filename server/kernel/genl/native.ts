@@ -5,8 +5,9 @@
 //                                          └─ Engine#dump(family, cmd, version, requests)   (a libuv thread:
 //                                               sockets pipelined, recvmmsg, no peek, NLM_F_DUMP_INTR retried)
 //                                          <─ { data: one Buffer of every reply, ranges, messages }
-//                                          └─ splitDumpReplies(): GenlReply views into `data` (no copies)
-//                                          └─ jobs.done(i, replies) for each request
+//                                          └─ checkDumpResult(): the index checked against `data`
+//                                          └─ jobs.doneSpans(i, spans of `data`) for each request, or
+//                                             splitDumpReplies(): GenlReply views into `data` -> jobs.done(i, replies)
 //
 // request(): a dump (GET_SERVICE) goes to a second engine of one socket with large reads (the kernel sizes a
 // dump's datagrams by the reader's buffer); anything else (a doit, the controller lookup that resolves the family
@@ -77,30 +78,44 @@ export function openNativeOr<T>(load: () => NativeLoad, native: (addon: NativeGe
 }
 
 /**
- * The engine's result cut into each request's replies, as views into `data` (no copy). Checks the index against
- * the buffer (the addon writes it, but a wrong index would otherwise surface as garbage far from here): ranges
- * must cover exactly `count` requests, messages must lie inside `data` and hold at least a genlmsghdr.
+ * Checks the engine's index against its buffer (the addon writes it, but a wrong index would otherwise surface
+ * as garbage far from here): ranges must cover exactly `count` requests, messages must lie inside `data` and
+ * hold at least a genlmsghdr. Returns `data` as a plain Uint8Array (its subarray() is cheaper than Buffer's,
+ * which makes a FastBuffer).
  */
-export function splitDumpReplies(result: NativeDumpResult, count: number, cmd?: number): GenlReply[][] {
+export function checkDumpResult(result: NativeDumpResult, count: number, cmd?: number): Uint8Array {
   const { ranges, messages } = result;
-  // A plain Uint8Array over the engine's Buffer: its subarray() is cheaper than Buffer's (no FastBuffer), and the
-  // cursor takes views of views for every attribute.
   const data = new Uint8Array(result.data.buffer, result.data.byteOffset, result.data.byteLength);
   if (ranges.length !== 2 * count) throw new GenlError("protocol", `native dump index has ${ranges.length / 2} requests, expected ${count}`, cmd);
   if (messages.length % 2 !== 0) throw new GenlError("protocol", "native dump index has an odd length", cmd);
   const nmsg = messages.length / 2;
-  const out: GenlReply[][] = new Array(count);
   for (let i = 0; i < count; i++) {
     const first = ranges[2 * i]!;
     const n = ranges[2 * i + 1]!;
     if (first < 0 || n < 0 || first + n > nmsg) throw new GenlError("protocol", `native dump index: request ${i} has messages ${first}..${first + n - 1} of ${nmsg}`, cmd);
+  }
+  for (let k = 0; k < nmsg; k++) {
+    const off = messages[2 * k]!;
+    const len = messages[2 * k + 1]!;
+    if (off < 0 || len < GENL_HDRLEN || off + len > data.length) {
+      throw new GenlError("protocol", `native dump index: reply ${k} (${len} bytes at ${off}) is outside the ${data.length}-byte buffer or has no genetlink header`, cmd);
+    }
+  }
+  return data;
+}
+
+/** The engine's result cut into each request's replies, as views into `data` (no copy), after checkDumpResult. */
+export function splitDumpReplies(result: NativeDumpResult, count: number, cmd?: number): GenlReply[][] {
+  const data = checkDumpResult(result, count, cmd);
+  const { ranges, messages } = result;
+  const out: GenlReply[][] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const first = ranges[2 * i]!;
+    const n = ranges[2 * i + 1]!;
     const replies: GenlReply[] = new Array(n);
     for (let k = 0; k < n; k++) {
       const off = messages[2 * (first + k)]!;
       const len = messages[2 * (first + k) + 1]!;
-      if (off < 0 || len < GENL_HDRLEN || off + len > data.length) {
-        throw new GenlError("protocol", `native dump index: reply ${first + k} (${len} bytes at ${off}) is outside the ${data.length}-byte buffer or has no genetlink header`, cmd);
-      }
       replies[k] = { cmd: data[off]!, version: data[off + 1]!, attrs: data.subarray(off + GENL_HDRLEN, off + len) };
     }
     out[i] = replies;
@@ -222,16 +237,16 @@ export class NativeGenlTransport implements GenlTransport {
       const call = (at: number) => {
         const ids = taken.slice(at, at + size);
         size = Math.min(size * 2, this.chunk);
-        return { ids, replies: this.engineDump(this.many, family, jobs.cmd, ids.map((i) => jobs.requests[i]!)) };
+        return { ids, result: this.engineCall(this.many, family, jobs.cmd, ids.map((i) => jobs.requests[i]!)) };
       };
       for (let at = 0, cur = call(0); ; ) {
-        const replies = await cur.replies;
+        const result = await cur.result;
         at += cur.ids.length;
         const next = at < taken.length ? call(at) : undefined;
         try {
-          for (let k = 0; k < cur.ids.length; k++) jobs.done(cur.ids[k]!, replies[k]!);
+          this.handOver(jobs, cur.ids, result);
         } catch (e) {
-          await next?.replies.catch(() => undefined);
+          await next?.result.catch(() => undefined);
           throw e;
         }
         if (!next) return;
@@ -256,13 +271,29 @@ export class NativeGenlTransport implements GenlTransport {
   }
 
   /** One engine call, its replies cut per request; a rejection as GenlError. */
-  private engineDump(engine: NativeEngine, family: number, cmd: number, requests: Uint8Array[]): Promise<GenlReply[][]> {
-    return engine.dump(family, cmd, this.opts.version, requests, this.timeoutMs, this.maxDumpRetries).then(
-      (result) => splitDumpReplies(result, requests.length, cmd),
-      (e: unknown) => {
-        throw nativeError(e, cmd, this.timeoutMs);
-      },
-    );
+  private async engineDump(engine: NativeEngine, family: number, cmd: number, requests: Uint8Array[]): Promise<GenlReply[][]> {
+    return splitDumpReplies(await this.engineCall(engine, family, cmd, requests), requests.length, cmd);
+  }
+
+  /** One engine call as the engine resolves it; a rejection as GenlError. */
+  private engineCall(engine: NativeEngine, family: number, cmd: number, requests: Uint8Array[]): Promise<NativeDumpResult> {
+    return engine.dump(family, cmd, this.opts.version, requests, this.timeoutMs, this.maxDumpRetries).catch((e: unknown) => {
+      throw nativeError(e, cmd, this.timeoutMs);
+    });
+  }
+
+  /** One call's replies to the jobs: as spans of its buffer when the jobs take them (no GenlReply or view per
+   *  reply), else cut into GenlReply views. Either way the index is checked first. */
+  private handOver(jobs: DumpJobs, ids: number[], result: NativeDumpResult): void {
+    const doneSpans = jobs.doneSpans;
+    if (!doneSpans) {
+      const replies = splitDumpReplies(result, ids.length, jobs.cmd);
+      for (let k = 0; k < ids.length; k++) jobs.done(ids[k]!, replies[k]!);
+      return;
+    }
+    const data = checkDumpResult(result, ids.length, jobs.cmd);
+    const { ranges, messages } = result;
+    for (let k = 0; k < ids.length; k++) doneSpans(ids[k]!, { data, messages, first: ranges[2 * k]!, count: ranges[2 * k + 1]! });
   }
 
   /** Runs `fn` when the engine's earlier calls have finished (an engine takes one call at a time); at once, in

@@ -72,6 +72,22 @@ export interface DumpJobs {
   /** The next request's index, or -1 when none is left (or the run failed). */
   take(): number;
   done(index: number, replies: GenlReply[]): void;
+  /** Optional, for a consumer that decodes replies in place: a runner that has them in one buffer (the native
+   *  engine) may call this instead of `done`, with no GenlReply or view made per reply. See DumpSpans. */
+  doneSpans?(index: number, spans: DumpSpans): void;
+}
+
+/**
+ * One request's replies as spans of one buffer: reply k (first <= k < first + count) is the genetlink message
+ * whose genlmsghdr starts at `messages[2k]` in `data`, `messages[2k + 1]` bytes long with its attributes. The
+ * runner has checked every span (inside `data`, at least a genlmsghdr long) before handing it over; the
+ * attribute stream of reply k is data[messages[2k] + GENL_HDRLEN, messages[2k] + messages[2k + 1]).
+ */
+export interface DumpSpans {
+  readonly data: Uint8Array;
+  readonly messages: Int32Array;
+  readonly first: number;
+  readonly count: number;
 }
 
 /**
@@ -79,7 +95,14 @@ export interface DumpJobs {
  * two dumps per unit of parallelism in flight), calling `done(index, replies)` for each as it completes, in
  * any order. Rejects with the first failure, after which no further dump is started.
  */
-export async function runDumps(transport: GenlTransport, cmd: number, requests: readonly Uint8Array[], done: (index: number, replies: GenlReply[]) => void): Promise<void> {
+export async function runDumps(
+  transport: GenlTransport,
+  cmd: number,
+  requests: readonly Uint8Array[],
+  done: (index: number, replies: GenlReply[]) => void,
+  /** Optional: the same in place, for a runner that offers it (DumpJobs.doneSpans). */
+  doneSpans?: (index: number, spans: DumpSpans) => void,
+): Promise<void> {
   let next = 0;
   let failed = false;
   const jobs: DumpJobs = {
@@ -88,6 +111,7 @@ export async function runDumps(transport: GenlTransport, cmd: number, requests: 
     take: () => (failed || next >= requests.length ? -1 : next++),
     done,
   };
+  if (doneSpans) jobs.doneSpans = doneSpans;
   const guard = async (p: Promise<void>) => {
     try {
       await p;

@@ -135,4 +135,76 @@ describe("AttrCursor", () => {
     expect(c.next()).toBe(false);
     expect(c.problem).toBeUndefined();
   });
+
+  it("reads strings in place: ASCII, UTF-8, and a NUL inside the payload ends it", () => {
+    const utf8 = new TextEncoder().encode("réseau");
+    const b = new AttrEncoder().string(1, "wlc").string(2, "réseau").bytes(3, Uint8Array.of(0x61, 0, 0x62, 0)).bytes(4, Uint8Array.of(...utf8)).finish();
+    const c = new AttrCursor(b);
+    const got: string[] = [];
+    while (c.next()) got.push(c.string());
+    expect(got.slice(0, 3)).toEqual(["wlc", "réseau", "a"]);
+    expect(got[3]).toBe("");
+    expect(c.problem).toMatchObject({ kind: "malformed", path: "4", message: `${utf8.length}-byte string has no terminating NUL` });
+  });
+
+  it("shares the zero bigint for a zero u64 and reads the others whole", () => {
+    const c = new AttrCursor(new AttrEncoder().u64(1, 0n).u64(2, 1n << 32n).u64(3, 0xffffffffffffffffn).u64(4, 5n).finish());
+    const got: bigint[] = [];
+    while (c.next()) got.push(c.u64());
+    expect(got).toEqual([0n, 1n << 32n, 0xffffffffffffffffn, 5n]);
+  });
+
+  it("walks a view inside a larger buffer with offsets relative to the view", () => {
+    const stream = new AttrEncoder().u32(1, 7).bytes(2, Uint8Array.of(9, 9)).finish();
+    const big = new Uint8Array(stream.length + 13);
+    big.set(stream, 5);
+    const view = big.subarray(5, 5 + stream.length);
+    const c = new AttrCursor(view);
+    c.next();
+    expect(c.u32()).toBe(7);
+    expect(c.source[c.payloadAt]).toBe(7);
+    c.next();
+    expect(Array.from(c.bytes())).toEqual([9, 9]);
+    expect(c.u32()).toBe(0);
+    expect(c.problem).toMatchObject({ kind: "truncated", offset: 8, message: "expected a 4-byte payload, got 2" });
+  });
+
+  it("firstNest: a cursor over the first nest of a type when the level is well formed, else none", () => {
+    const names = (t: number) => `T${t}`;
+    const b = new AttrEncoder().u32(4, 1).nested(2, (n) => n.u16(1, 5)).nested(2, (n) => n.u16(1, 6)).finish();
+    const c = AttrCursor.firstNest(b, 2, names)!;
+    c.next();
+    expect(c.u16()).toBe(5);
+    expect(c.next()).toBe(false);
+    expect(AttrCursor.firstNest(b, 3)).toBeUndefined();
+    // a problem inside the nest is named as nested() names it
+    const bad = new AttrEncoder().nested(2, (n) => n.bytes(1, Uint8Array.of(1, 2, 3))).finish();
+    const n = AttrCursor.firstNest(bad, 2, names)!;
+    n.next();
+    n.u16();
+    expect(n.problem).toMatchObject({ kind: "malformed", path: "T2 > 1", offset: 0 });
+    const top = new AttrCursor(bad).names(names);
+    top.next();
+    const m = top.nested();
+    m.next();
+    m.u16();
+    expect(m.problem).toEqual(n.problem);
+    // a level with a bad length anywhere (here after the nest) is left to a cursor
+    expect(AttrCursor.firstNest(Uint8Array.of(...b, 0x03, 0x00, 0x01, 0x00), 2)).toBeUndefined();
+    expect(AttrCursor.firstNest(Uint8Array.of(...b, 0x09, 0x00), 2)).toBeUndefined();
+  });
+
+  it("nestedAt: a nest met earlier at this level, named by its label", () => {
+    const b = new AttrEncoder().nested(10, (n) => n.u32(1, 3)).u16(2, 1).finish();
+    const c = new AttrCursor(b, "SVC");
+    c.next();
+    const at = c.payloadAt;
+    const len = c.length;
+    c.next();
+    const s = c.nestedAt(at, len, "STATS");
+    s.next();
+    expect(s.u64()).toBe(0n);
+    expect(c.problem).toMatchObject({ kind: "truncated", path: "SVC > STATS > 1" });
+    expect(() => c.nestedAt(at, b.length, "STATS")).toThrow(RangeError);
+  });
 });

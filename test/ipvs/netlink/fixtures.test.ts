@@ -3,14 +3,15 @@
 // table at the same moment.
 import { describe, expect, it } from "vitest";
 import { AttrCursor, fromHex } from "@/server/kernel/genl/attrs";
-import { splitDatagram } from "@/server/kernel/genl/wire";
+import { NativeGenlTransport, type NativeDumpResult } from "@/server/kernel/genl/native";
+import { NLMSG_DONE, splitDatagram } from "@/server/kernel/genl/wire";
 import { decodeStats } from "@/server/ipvs/netlink/codec";
 import { IPVS_SVC_ATTR } from "@/server/ipvs/netlink/constants";
 import { IpvsClient, IpvsError } from "@/server/ipvs/netlink/client";
 import { sortTable } from "@/server/ipvs/snapshot/model";
 import { ipvsadmSaveText } from "@/server/ipvs/snapshot/rules";
 import type { Service, ServiceWithDestinations, Stats } from "@/server/ipvs/netlink/types";
-import { exchange, lines, loadFixture, oracle, replayTransport } from "./helpers";
+import { exchange, lines, loadFixture, oracle, replayTransport, type Fixture } from "./helpers";
 
 const table = loadFixture("table");
 
@@ -175,6 +176,57 @@ describe("a dump spread over many datagrams (many-services.json)", () => {
     victim.hex = Buffer.from(bytes.subarray(0, bytes.length - 100)).toString("hex");
     const { transport } = replayTransport(cut);
     await expect(new IpvsClient(transport).listServices()).rejects.toMatchObject({ kind: "protocol", op: "GET_SERVICE" });
+  });
+});
+
+describe("the recorded table through the native engine's path (table.json)", () => {
+  /** A stand-in for the addon's Engine that answers each dump with the kernel's recorded replies for that
+   *  request, laid out as native/genl lays them out: one buffer of genetlink messages and its index. */
+  function recordedEngine(f: Fixture) {
+    const byRequest = new Map<string, Uint8Array[]>();
+    for (const e of f.exchanges) {
+      if (!e.name.endsWith(" dump") && !e.name.startsWith("GET_DEST dump {")) continue;
+      const [out, ...ins] = e.datagrams;
+      const request = Buffer.from(fromHex(out!.hex).subarray(16 + 4)).toString("hex");
+      const msgs = ins.flatMap((d) => splitDatagram(fromHex(d.hex)).messages.filter((m) => m.type !== NLMSG_DONE).map((m) => m.payload));
+      byRequest.set(`${fromHex(out!.hex)[16]}:${request}`, msgs);
+    }
+    const engine = {
+      async dump(_type: number, cmd: number, _version: number, requests: readonly Uint8Array[]): Promise<NativeDumpResult> {
+        const per = requests.map((r) => {
+          const msgs = byRequest.get(`${cmd}:${Buffer.from(r).toString("hex")}`);
+          if (!msgs) throw Object.assign(new Error("not recorded"), { kind: "protocol" });
+          return msgs;
+        });
+        const all = per.flat();
+        const ranges = new Int32Array(2 * per.length);
+        const messages = new Int32Array(2 * all.length);
+        let k = 0;
+        let off = 0;
+        per.forEach((msgs, i) => {
+          ranges[2 * i] = k;
+          ranges[2 * i + 1] = msgs.length;
+          for (const m of msgs) {
+            messages[2 * k++] = off;
+            messages[2 * k - 1] = m.length;
+            off += m.length;
+          }
+        });
+        return { data: Buffer.concat(all), ranges, messages };
+      },
+      close() {},
+      ports: () => [1],
+    };
+    const fallback = { resolveFamily: async () => 0x20, request: async () => [], close() {} };
+    return new NativeGenlTransport({ Engine: function () { return engine; } as never }, fallback, { version: 1, chunk: 3 });
+  }
+
+  it("snapshot() decodes the replies in place (doneSpans) into what the socket transport's path gives", async () => {
+    const { snapshot } = await replayTable();
+    const viaEngine = await new IpvsClient(recordedEngine(table)).snapshot();
+    expect(viaEngine).toEqual(snapshot);
+    expect(ipvsadmSaveText(viaEngine)).toBe(oracle(table, "ipvsadm-save -n"));
+    expect(viaEngine.reduce((n, s) => n + s.destinations.length, 0)).toBeGreaterThan(5);
   });
 });
 

@@ -87,6 +87,48 @@ describe("splitDumpReplies", () => {
   });
 });
 
+describe("dumpEach with doneSpans: the replies handed over in place", () => {
+  /** A stand-in for the addon's Engine that answers every call with `answer(requests)`. */
+  const withEngine = (answer: (requests: readonly Uint8Array[]) => NativeDumpResult) => {
+    const engine = { dump: async (_t: number, _c: number, _v: number, requests: readonly Uint8Array[]) => answer(requests), close() {}, ports: () => [1] };
+    const fallback = { resolveFamily: async () => 0x20, request: async () => [], close() {} };
+    return new NativeGenlTransport({ Engine: function () { return engine; } as never }, fallback, { version: 1, chunk: 2 });
+  };
+  const replyFor = (r: Uint8Array) => [genl(5, 1, 5, 0, 1, 0, r[0]!), genl(5, 1, 8, 0, 2, 0, r[0]!, 0, 0, 0)];
+
+  it("gives each request spans of the engine's buffer, the same bytes done() gets, and never calls done()", async () => {
+    const t = withEngine((requests) => engineResult(requests.map(replyFor), requests.map((_, i) => requests.length - 1 - i)));
+    const requests = [1, 2, 3, 4, 5].map((n) => Uint8Array.of(n));
+    const viaSpans: number[][][] = [];
+    await runDumps(
+      t,
+      8,
+      requests,
+      () => {
+        throw new Error("done() called although doneSpans was given");
+      },
+      (i, { data, messages, first, count }) => {
+        const got: number[][] = [];
+        for (let k = first; k < first + count; k++) got.push([...data.subarray(messages[2 * k]!, messages[2 * k]! + messages[2 * k + 1]!)]);
+        viaSpans[i] = got;
+      },
+    );
+    const viaReplies: number[][][] = [];
+    await runDumps(t, 8, requests, (i, rs) => (viaReplies[i] = rs.map((r) => [r.cmd, r.version, 0, 0, ...r.attrs])));
+    expect(viaSpans).toEqual(viaReplies);
+    expect(viaSpans[4]).toEqual([[...genl(5, 1, 5, 0, 1, 0, 5)], [...genl(5, 1, 8, 0, 2, 0, 5, 0, 0, 0)]]);
+  });
+
+  it("checks the index before handing anything over", async () => {
+    const t = withEngine((requests) => ({ ...engineResult(requests.map(replyFor)), messages: Int32Array.from([0, 9, 12, 400, 24, 9, 36, 12]) }));
+    const handed: number[] = [];
+    const err = await runDumps(t, 8, [Uint8Array.of(1), Uint8Array.of(2)], () => handed.push(-1), (i) => handed.push(i)).catch((e: unknown) => e);
+    expect(err).toMatchObject({ kind: "protocol" });
+    expect(String(err)).toMatch(/reply 1 \(400 bytes at 12\) is outside/);
+    expect(handed).toEqual([]);
+  });
+});
+
 describe("nativeError: the addon's failures as GenlSocketTransport's GenlError kinds", () => {
   const addonError = (fields: Record<string, unknown>) => Object.assign(new Error(String(fields.message ?? "x")), fields);
 
