@@ -1,8 +1,10 @@
 // `npm run lab`, the guest half: a DR site with three real servers and a client making steady requests, with
 // the dashboard running as that site's director's (lab/dashboard.ts). Runs until the host side is stopped
 // (Ctrl-C), which powers the guest off.
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 
+import { startRsAgentIn } from "./agents";
 import { startLabDashboard } from "./dashboard";
 import { buildSite } from "./site/site";
 
@@ -34,6 +36,16 @@ async function main(): Promise<void> {
       process.exit(1);
     },
   });
+  // A real-server agent in each real server, as an admin starts it there; the web server (the guest's root
+  // namespace) reaches them through an address on the LAN bridge, as a director's web server over its LAN.
+  execFileSync("ip", ["addr", "add", "192.0.2.250/24", "dev", site.lanBridge]);
+  for (const h of site.hosts) {
+    if (!h.realServer) continue;
+    const dir = `/run/lvs-dashboard-rs/${h.node}`;
+    const agent = await startRsAgentIn(h.netns, `${h.realServer.rip}:9443`, { LVSDASH_RS_TOKEN_FILE: `${dir}/rs-token`, LVSDASH_RS_STATE_DIR: `${dir}/state` });
+    const token = /new token written to .*\n\s+(\S+)/.exec(agent.output())?.[1] ?? "(see its output)";
+    say(`rs-agent on ${h.node}: pair it on Real servers with URL http://${h.realServer.rip}:9443 and token ${token}`);
+  }
   say(`open http://127.0.0.1:${process.env.LVSDASH_LAB_PORT ?? 3000} on the host and sign in as admin / ${password}`);
   say("(Ctrl-C there stops everything)");
 }

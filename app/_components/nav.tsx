@@ -16,6 +16,8 @@ export const SECTIONS = [
   { href: "/diagnostics", label: "Diagnostics" },
   { href: "/capture", label: "Capture" },
   { href: "/wizards", label: "Setup" },
+  { href: "/realservers", label: "Real servers" },
+  { href: "/rules", label: "Rules" },
   { href: "/host", label: "Host" },
   { href: "/audit", label: "Audit log" },
 ] as const;

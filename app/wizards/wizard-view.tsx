@@ -11,6 +11,7 @@ import { Banner, ErrorBanner } from "@/app/_components/banner";
 import { useTRPC, type RouterOutputs } from "@/app/_trpc/react";
 import { SCHEDULERS } from "@/server/ipvs/netlink/constants";
 import { MODE_LABELS, WIZARD_MODES, parseWizardInput, type FieldErrors, type WizardInput, type WizardMode } from "@/server/wizards/input";
+import type { RealServerStep } from "@/server/wizards/plan";
 
 type Review = RouterOutputs["wizards"]["plan"];
 type Status = RouterOutputs["wizards"]["status"];
@@ -446,7 +447,16 @@ function PlanView({ review }: { review: Review }) {
       {p.realServers.map((rs) => (
         <div key={rs.address} className="wizard-rsplan">
           <h4 className="wizard-sub">
-            Real server <span className="mono">{rs.address}</span> — run this as root on it before applying
+            Real server <span className="mono">{rs.address}</span> —{" "}
+            {rs.agent ? (
+              <>
+                applied by its agent <b>{rs.agent.name}</b> <span className="mono faint">{rs.agent.url}</span> first, with the director&apos;s confirmation
+              </>
+            ) : (
+              <>
+                no agent paired (<a href="/realservers">pair one</a>): run this as root on it before applying
+              </>
+            )}
           </h4>
           <p className="wizard-note">{rs.note}</p>
           {view === "diff" ? (
@@ -525,6 +535,7 @@ function ApplyStep({ status, receivedAt, onNew }: { status: Status | undefined; 
           ))}
         </ol>
       </section>
+      {status.realServers.length ? <RealServerSidesCard sides={status.realServers} /> : null}
       {status.verification ? (
         <section className="wizard-card">
           <h3 className="wizard-card__title">Verification</h3>
@@ -579,6 +590,67 @@ function ApplyStep({ status, receivedAt, onNew }: { status: Status | undefined; 
       ) : null}
     </>
   );
+}
+
+const SIDE_TEXT: Record<Status["realServers"][number]["state"], string> = {
+  manual: "no agent: its script, run by hand",
+  nothing: "nothing to change",
+  planned: "not applied",
+  applying: "applying…",
+  pending: "applied, awaiting the confirmation",
+  confirmed: "confirmed",
+  "rolled-back": "rolled back",
+  failed: "failed",
+};
+
+/** Each real server's part of the change, as its agent reported it. */
+function RealServerSidesCard({ sides }: { sides: Status["realServers"] }) {
+  return (
+    <section className="wizard-card" data-testid="wizard-realservers">
+      <h3 className="wizard-card__title">Real servers</h3>
+      <table className="rs">
+        <thead>
+          <tr>
+            <th>Real server</th>
+            <th>Agent</th>
+            <th>State</th>
+            <th>Steps</th>
+          </tr>
+        </thead>
+        <tbody>
+          {sides.map((s) => (
+            <tr key={s.address}>
+              <td className="mono">{s.address}</td>
+              <td>{s.agent ? <span title={s.agent.url}>{s.agent.name}</span> : <span className="muted">none</span>}</td>
+              <td>
+                <span className={s.state === "failed" ? "wizard-bad" : s.state === "confirmed" || s.state === "pending" ? "wizard-ok" : ""}>{SIDE_TEXT[s.state]}</span>
+                {s.error ? <div className="wizard-field__error">{s.error}</div> : null}
+                {s.rollback?.errors.length ? <div className="wizard-field__error">undo failed: {s.rollback.errors.join("; ")}</div> : null}
+              </td>
+              <td className="small">
+                {s.steps ? s.steps.map((r, i) => <div key={i} className="mono">{r.outcome === "changed" ? "changed" : "already so"}: {stepText(r.step)}</div>) : null}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+function stepText(step: RealServerStep): string {
+  switch (step.kind) {
+    case "sysctl":
+      return `${step.key}=${step.value}`;
+    case "address":
+      return `${step.address}/${step.prefixLen} on ${step.ifname}`;
+    case "link-up":
+      return `${step.ifname} up`;
+    case "module":
+      return `module ${step.name}`;
+    case "default-route":
+      return `default via ${step.via}`;
+  }
 }
 
 const PHASE_TEXT: Record<Status["phase"], string> = {

@@ -130,7 +130,8 @@ export function realServerScript(rs: RealServerPlan): string {
 export interface RenderedPlan {
   director: { title: string; diff: DiffLine; shell: string }[];
   directorScript: string;
-  realServers: { address: string; note: string; diff: DiffLine[]; script: string }[];
+  /** Each real server's steps (what its paired agent applies, rs.apply), as a diff and as its admin's script. */
+  realServers: { address: string; note: string; steps: RealServerStep[]; diff: DiffLine[]; script: string }[];
   notes: string[];
   fingerprint: string;
 }
@@ -140,7 +141,7 @@ export function renderPlan(plan: WizardPlan): RenderedPlan {
   return {
     director,
     directorScript: ["#!/bin/sh", "# lvs-dashboard wizard: director (the agent applies these itself, with rollback)", "set -e", ...director.map((d) => d.shell)].join("\n") + "\n",
-    realServers: plan.realServers.map((rs) => ({ address: rs.address, note: rs.note, diff: rs.steps.map(realServerStepDiff), script: realServerScript(rs) })),
+    realServers: plan.realServers.map((rs) => ({ address: rs.address, note: rs.note, steps: rs.steps, diff: rs.steps.map(realServerStepDiff), script: realServerScript(rs) })),
     notes: plan.notes,
     fingerprint: plan.fingerprint,
   };

@@ -122,13 +122,15 @@ describe("other pages", () => {
     await screenshot(page, "host");
   });
 
-  it("connections, scheduler, diagnostics, capture, setup, audit: each loads without an error", async () => {
+  it("connections, scheduler, diagnostics, capture, setup, real servers, rules: each loads without an error", async () => {
     const pages: [string, string][] = [
       ["connections", "/connections"],
       ["scheduler", `/services/${encodeURIComponent(KEY)}/scheduler`],
       ["diagnostics", "/diagnostics"],
       ["capture", "/capture"],
       ["wizards", "/wizards"],
+      ["realservers", "/realservers"],
+      ["rules", "/rules"],
     ];
     for (const [name, path] of pages) {
       const res = await page.goto(`${dashboardUrl()}${path}`);

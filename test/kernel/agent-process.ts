@@ -1,56 +1,15 @@
-// The agent as real-kernel tests start it: agent-only (LVSDASH_AGENT_ONLY=1) inside a network namespace, as
-// the lab demo does, listening on `socketPath`; resolves once it says it listens.
-//
-// Node used to die of SIGSEGV now and then while starting under qemu TCG (in CI, and 2 of 45 starts in a loop
-// in the guest): V8 tiering up tsx's wasm lexer on another thread. lab/guest/node-wasm-flags.cjs, preloaded
-// into every node of the guest, stops that. A start that still dies of SIGSEGV or SIGBUS before "listening" is
-// retried (as is the wasm lexer's "memory access out of bounds" trap, the same fault caught inside), at most
-// twice and with a line on stderr; any other exit before listening fails the test at once.
-import { spawn, type ChildProcess } from "node:child_process";
+// The agents as real-kernel tests start them (lab/agents.ts: startAgentIn, startRsAgentIn), and a lab site with
+// the agent running in its director (openSiteWithAgent).
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
+import { startAgentIn } from "@/lab/agents";
 import { buildSite, type Site } from "@/lab/site/site";
 import type { SiteSpec } from "@/lab/site/spec";
 import { createAgentClient, createSocketExchange, type AgentClient } from "@/server/agent/client";
 
-const EMULATOR_CRASHES = new Set(["SIGSEGV", "SIGBUS"]);
-const WASM_TRAP = /memory access out of bounds\n\s+at wasm:\/\//;
-const MAX_STARTS = 3;
-
-export async function startAgentIn(netns: string, socketPath: string): Promise<ChildProcess> {
-  for (let start = 1; ; start++) {
-    const outcome = await startOnce(netns, socketPath);
-    if ("agent" in outcome) return outcome.agent;
-    const why = outcome.code !== null ? `status ${outcome.code}` : `signal ${outcome.signal}`;
-    // The same fault seen from inside: the wasm lexer trapping instead of the process dying (exit status 1).
-    const crashed = (outcome.signal !== null && EMULATOR_CRASHES.has(outcome.signal)) || WASM_TRAP.test(outcome.output);
-    if (!crashed || start === MAX_STARTS) {
-      throw new Error(`agent exited (${why}) before listening, start ${start} of ${MAX_STARTS}:\n${outcome.output}`);
-    }
-    process.stderr.write(`startAgentIn: node died (${why}, an emulator crash) before listening (start ${start}); retrying\n`);
-  }
-}
-
-type StartOutcome = { agent: ChildProcess } | { code: number | null; signal: NodeJS.Signals | null; output: string };
-
-function startOnce(netns: string, socketPath: string): Promise<StartOutcome> {
-  const agent = spawn("ip", ["netns", "exec", netns, process.execPath, "--import", "tsx", "server/main.ts"], {
-    env: { ...process.env, LVSDASH_AGENT_ONLY: "1", LVSDASH_AGENT_SOCKET: socketPath },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  return new Promise((resolve) => {
-    const onOutput = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes("agent listening on")) resolve({ agent });
-    };
-    agent.stdout?.on("data", onOutput);
-    agent.stderr?.on("data", onOutput);
-    agent.once("exit", (code, signal) => resolve({ code, signal, output }));
-  });
-}
+export { startAgentIn, startRsAgentIn, type StartedProcess } from "@/lab/agents";
 
 /** A lab site with the agent running agent-only in its director's namespace, and a client connected to it. */
 export interface SiteWithAgent {

@@ -5,7 +5,7 @@
 // namespace and compared before and after every change. The DR steps applied are the wizard's own plan.
 //
 // Run inside the lab: /work/main/.lab/lab test test/kernel/rsagent.test.ts
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -25,6 +25,8 @@ import { generateToken } from "@/server/rsagent/http";
 import { parseWizardInput } from "@/server/wizards/input";
 import { planWizard, type RealServerStep } from "@/server/wizards/plan";
 import type { DirectorState } from "@/server/wizards/state";
+
+import { startRsAgentIn, type StartedProcess } from "./agent-process";
 
 const SITE = "rsag";
 const NS = `${SITE}-rs1`;
@@ -70,36 +72,8 @@ function post(op: string, body: string, headers: Record<string, string>): Promis
   });
 }
 
-const EMULATOR_CRASHES = new Set(["SIGSEGV", "SIGBUS"]);
-
-/** `lvsdash rs-agent` in the namespace; resolves with the process and what it printed once it listens.
- *  Retried only when node dies of SIGSEGV/SIGBUS before listening (qemu TCG, see agent-process.ts). */
-async function startRsAgent(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
-  for (let start = 1; ; start++) {
-    const child = spawn("ip", ["netns", "exec", NS, process.execPath, "bin/lvsdash.js", "rs-agent", "--listen", `${RS_IP}:9443`], {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    const outcome = await new Promise<{ ok: true } | { code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      const onData = (c: Buffer) => {
-        output += c.toString();
-        if (output.includes("rs-agent listening on")) resolve({ ok: true });
-      };
-      child.stdout.on("data", onData);
-      child.stderr.on("data", onData);
-      child.once("exit", (code, signal) => resolve({ code, signal }));
-    });
-    if ("ok" in outcome) return { child, output: () => output };
-    if (!(outcome.signal && EMULATOR_CRASHES.has(outcome.signal)) || start === 3) {
-      throw new Error(`rs-agent exited (${outcome.code ?? outcome.signal}) before listening:\n${output}`);
-    }
-    process.stderr.write(`startRsAgent: node died of ${outcome.signal} before listening (start ${start}); retrying\n`);
-  }
-}
-
 let site: Site;
-let agent: { child: ChildProcess; output: () => string };
+let agent: StartedProcess;
 let agentEnv: Record<string, string>;
 let token: string;
 let registry: RealServerRegistry;
@@ -117,7 +91,7 @@ beforeAll(async () => {
   sh(`ip addr add ${ROOT_ON_LAN} dev ${site.lanBridge}`);
   const scratch = mkdtempSync(join(tmpdir(), "rs-agent-"));
   agentEnv = { LVSDASH_RS_TOKEN_FILE: join(scratch, "etc", "rs-token"), LVSDASH_RS_STATE_DIR: join(scratch, "state") };
-  agent = await startRsAgent(agentEnv);
+  agent = await startRsAgentIn(NS, `${RS_IP}:9443`, agentEnv);
   token = /new token written to .*\n\s+(\S+)/.exec(agent.output())?.[1] ?? "";
   registry = createRealServerRegistry(RealServerStore.open(mkdtempSync(join(tmpdir(), "rs-registry-"))));
   bare = rsState();
@@ -253,7 +227,7 @@ describe("rs-agent in a DR real server's namespace", () => {
     agent.child.kill("SIGKILL");
     await exited;
     expect(rsState()).not.toBe(before); // nobody undid it yet
-    agent = await startRsAgent(agentEnv);
+    agent = await startRsAgentIn(NS, `${RS_IP}:9443`, agentEnv);
     expect(agent.output()).toMatch(/was left unconfirmed by the last run: rolled back \(2 undone\)/);
     expect(rsState()).toBe(before);
     expect((await registry.client(id).call("rs.status", {})).recent[0]).toMatchObject({ id: r.status === "pending" ? r.id : "", reason: "restart" });

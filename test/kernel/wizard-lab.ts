@@ -35,3 +35,15 @@ export function labWizardInput(mode: Mode, site: string, confirmTimeoutSeconds =
     confirmTimeoutSeconds,
   };
 }
+
+/** Run with `sh -ec` inside a real server's namespace: everything a wizard's real-server steps may touch. */
+export const REAL_SERVER_ORACLE = [
+  "ip -4 -o addr show | sed 's/ *valid_lft.*//'",
+  "echo '--- route'",
+  "ip -4 route show table main",
+  "echo '--- link'",
+  "ip -o link show | sed 's/ qlen.*//; s/link\\/.*//'",
+  "echo '--- sysctl'",
+  "sysctl net.ipv4.conf.all.arp_ignore net.ipv4.conf.all.arp_announce net.ipv4.conf.eth0.arp_ignore net.ipv4.conf.eth0.arp_announce net.ipv4.conf.all.rp_filter net.ipv4.ip_forward",
+  "if [ -e /proc/sys/net/ipv4/conf/tunl0 ]; then sysctl net.ipv4.conf.tunl0.rp_filter; fi",
+].join("\n");

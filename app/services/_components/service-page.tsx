@@ -30,6 +30,7 @@ import { useTRPC } from "@/app/_trpc/react";
 
 import type { HistoryRange } from "./chart-data";
 import { RangePicker, SeriesCharts } from "./charts";
+import { DrainPanel } from "./drain";
 
 export function ServicePage({ serviceKey }: { serviceKey: string }) {
   const trpc = useTRPC();
@@ -67,6 +68,7 @@ export function ServicePage({ serviceKey }: { serviceKey: string }) {
             <ServiceHead s={live.service} />
             <ServiceFacts view={live} s={live.service} />
             <RealServers s={live.service} />
+            <DrainPanel s={live.service} />
             <section className="card">
               <header className="card__head">
                 <h2>History</h2>
