@@ -13,7 +13,7 @@
 //          --old-reads N (time N reads through the previous op, ipvs.snapshot, against ipvsadm too)
 // Writes bench-dashboard.json to $LAB_ARTIFACTS when set.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -142,9 +142,9 @@ const sampler = new LiveSampler({
     return r;
   },
   history: {
-    record: (t, services) => {
+    record: (t, services, counters) => {
       const t0 = performance.now();
-      history.record(t, services);
+      history.record(t, services, counters);
       phase.recordMs = performance.now() - t0;
     },
   },
@@ -233,20 +233,46 @@ try {
   }
 
   if (!skip.has("b")) {
-    const rss: { s: number; web: number; agent: number }[] = [];
+    // RSS, and what it is made of: the V8 heap (committed, used), memory outside it (external, of which
+    // ArrayBuffers) and the history store's files (db, WAL; page cache: SQLite's default, at most 2 MB)
+    const rss: { s: number; web: number; agent: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number; dbMb: number; walMb: number }[] = [];
+    const fileMb = (f: string) => {
+      try {
+        return statSync(join(dataDir, f)).size / 2 ** 20;
+      } catch {
+        return 0;
+      }
+    };
     const started = Date.now();
     sampler.start();
     let late = 0;
     let lastSeq = sampler.latest()?.kind === "sample" ? (sampler.latest() as { sample: { seq: number } }).sample.seq : 0;
     while (Date.now() - started < DURATION_S * 1000) {
       await sleep(1000);
-      rss.push({ s: Math.round((Date.now() - started) / 1000), web: process.memoryUsage().rss / 2 ** 20, agent: procRssMb(agentProcess.pid!) });
+      const m = process.memoryUsage();
+      rss.push({
+        s: Math.round((Date.now() - started) / 1000),
+        web: m.rss / 2 ** 20,
+        agent: procRssMb(agentProcess.pid!),
+        heapTotal: m.heapTotal / 2 ** 20,
+        heapUsed: m.heapUsed / 2 ** 20,
+        external: m.external / 2 ** 20,
+        arrayBuffers: m.arrayBuffers / 2 ** 20,
+        dbMb: fileMb("history.sqlite"),
+        walMb: fileMb("history.sqlite-wal"),
+      });
       const e = sampler.latest();
       if (e?.kind === "sample") {
         if (e.sample.seq === lastSeq) late++;
         lastSeq = e.sample.seq;
       }
-      if (rss.length % 60 === 0) log(`   b. ${rss.at(-1)!.s} s: web RSS ${rss.at(-1)!.web.toFixed(0)} MB, agent ${rss.at(-1)!.agent.toFixed(0)} MB`);
+      if (rss.length % 30 === 0) {
+        const x = rss.at(-1)!;
+        log(
+          `   b. ${x.s} s: web RSS ${x.web.toFixed(0)} MB (V8 heap ${x.heapTotal.toFixed(0)} committed, ${x.heapUsed.toFixed(0)} used; external ${x.external.toFixed(0)}, ` +
+            `of which ArrayBuffers ${x.arrayBuffers.toFixed(0)}; history db ${x.dbMb.toFixed(0)} + WAL ${x.walMb.toFixed(0)} MB on disk), agent ${x.agent.toFixed(0)} MB`,
+        );
+      }
     }
     await sampler.stop();
     const after1 = rss.filter((x) => x.s >= 60);

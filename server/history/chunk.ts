@@ -30,13 +30,30 @@ export class ChunkWriter {
   private tPrev: number;
   private dPrev = 0;
   private readonly prev: Float64Array;
+  private from: number;
 
   constructor(
     readonly columns: number,
-    readonly start: number,
+    start: number,
   ) {
+    this.from = start;
     this.tPrev = start;
     this.prev = new Float64Array(columns);
+  }
+
+  get start(): number {
+    return this.from;
+  }
+
+  /** Empties the writer for a new chunk at `start`, keeping its buffer: a series' head chunk is reused window
+   *  after window instead of 11,000 new writers a minute that each live a minute (old-space fragmentation). */
+  reset(start: number): void {
+    this.from = start;
+    this.len = 0;
+    this.n = 0;
+    this.tPrev = start;
+    this.dPrev = 0;
+    this.prev.fill(0);
   }
 
   get count(): number {

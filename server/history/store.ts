@@ -2,7 +2,7 @@
 // for seven days, in one SQLite file (better-sqlite3, WAL) in the data directory.
 //
 //   const history = HistoryStore.open(historyDir());        // LVSDASH_DATA_DIR, else /var/lib/lvs-dashboard
-//   history.record(Date.now(), await ipvs.snapshot());      // once per tick: gauges, and rates from the last one
+//   history.record(Date.now(), snapshot.services, snapshot.counters);   // once per tick: gauges, and rates from the last one
 //   history.query("tcp/192.0.2.100:80/192.0.2.11:80", ["active", "conns"], from, to);
 //   history.close();                                        // flushes the open chunks
 //
@@ -34,11 +34,11 @@ import { join } from "node:path";
 
 import Database from "better-sqlite3";
 
-import type { ServiceWithDestinations, Stats } from "@/server/ipvs/netlink/types";
+import type { ServiceWithDestinations } from "@/server/ipvs/netlink/types";
 
 import { ChunkWriter, decodeChunk, type DecodedChunk } from "./chunk";
 import { destKey, serviceKey, seriesKey } from "./keys";
-import { DEFAULT_MAX_GAP_MS, increasesInto, type Counters, type GapReason } from "./rates";
+import { COUNTER_WORDS, DEFAULT_MAX_GAP_MS, counterBlockOf, increasesInto, type CounterBlock, type GapReason } from "./rates";
 
 // ---------------------------------------------------------------------------------------------------------
 // 1. Metrics and columns
@@ -128,7 +128,11 @@ export type TickValues = { key: string } & Record<Gauge, number> &
 // 3. The store
 // ---------------------------------------------------------------------------------------------------------
 
-type Gauges = Record<Gauge, number>;
+/** One service's series in memory: its own, and its real servers' by address and port. */
+interface LiveIndex {
+  own?: SeriesState;
+  dests: Map<string, Map<number, SeriesState>>;
+}
 
 interface Head {
   start: number;
@@ -141,13 +145,16 @@ interface SeriesState {
   service: string;
   /** A real server's address and port as the snapshot gives them; undefined for a service's own series. */
   at: { address: string; port: number } | undefined;
-  /** The last snapshot's counters of this series, and when it was taken. */
-  prev?: Counters;
+  /** The last snapshot's counters of this series as words (rates.ts), its width (0: none), when it was taken. */
+  prev: Float64Array | undefined;
+  prevWidth: number;
   prevT: number;
-  prevWidth?: 64 | 32;
   raw?: Head;
   /** The open minute: ROLLUP_COLUMNS accumulators. */
   minute?: { t: number; acc: Float64Array };
+  /** The last closed minute's and raw head's objects, reused for the next ones (see ChunkWriter.reset). */
+  spareMinute?: { t: number; acc: Float64Array };
+  spareRaw?: ChunkWriter;
   rollup?: Head;
   /** Complete rollup chunks not written yet (written with the next raw flush). */
   pending: Head[];
@@ -166,7 +173,9 @@ export class HistoryStore {
   private readonly ids = new Map<string, SeriesInfo & { id: number }>();
   private readonly states = new Map<number, SeriesState>();
   /** The series in memory by the snapshot's fields: service key, then a real server's address and port. */
-  private readonly live = new Map<string, { own?: SeriesState; dests: Map<string, Map<number, SeriesState>> }>();
+  private readonly live = new Map<string, LiveIndex>();
+  /** The last tick's series in its counter block's order, when the block named its layout. */
+  private order: { layout: string; states: SeriesState[] } | null = null;
   private lastTick = -Infinity;
   /** The newest stored sample's time when opened: "now" for queries until the first tick. */
   private newestStored: number | undefined;
@@ -199,6 +208,10 @@ export class HistoryStore {
     const db = new Database(join(dir, "history.sqlite"));
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");
+    // A bounded page cache: 2 MiB (SQLite's own default; better-sqlite3 builds with 16 MB). Writes append at the
+    // right edge of two B-trees and a query is point lookups, so a small cache holds what is hot; a 16 MB one
+    // filled as the file grew and was a good part of the web server's RSS growth over its first minutes.
+    db.pragma("cache_size = -2000");
     db.exec(`
       CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, service TEXT NOT NULL, dest TEXT);
       -- k = window start (s) * 2^20 + series id: time first
@@ -216,75 +229,105 @@ export class HistoryStore {
 
   /**
    * Stores one snapshot taken at `tickTime` (ms): each service and real server's gauges, and rates against
-   * the previous snapshot (kept in memory). A tick not later than the last one (the clock stepped back) is
-   * ignored and returns null. Returns what was stored, per series.
+   * the previous snapshot (kept in memory). `counters`: the snapshot's counters as words when the caller has
+   * them so (the sampler's ipvs.counters read, whose services carry no `stats`); else they are read from each
+   * `stats`. `values`, when given, receives what was stored, per series (a caller that shows or checks them;
+   * the sampler does not ask: 11,000 objects a tick). A tick not later than the last one (the clock stepped
+   * back) is ignored and returns null; else the number of series recorded.
    */
-  record(tickTime: number, snapshot: readonly ServiceWithDestinations[]): TickValues[] | null {
+  record(tickTime: number, snapshot: readonly ServiceWithDestinations[], counters: CounterBlock = counterBlockOf(snapshot), values?: TickValues[]): number | null {
     if (!(tickTime > this.lastTick)) return null;
     this.lastTick = tickTime;
-    const out: TickValues[] = [];
+    // The series in the block's order: the previous tick's when the block names the same layout (every one
+    // of them was seen then, so none was forgotten since), else found by the snapshot's fields.
+    const known = counters.layout !== undefined && this.order?.layout === counters.layout ? this.order.states : null;
+    const order: SeriesState[] = known ?? new Array<SeriesState>(counters.widths.length);
+    const row = this.row;
+    let i = 0; // series index in `counters`: each service, then its real servers
     this.db.transaction(() => {
       for (const svc of snapshot) {
-        const sk = serviceKey(svc.service);
-        let live = this.live.get(sk);
-        if (!live) {
-          live = { dests: new Map() };
-          this.live.set(sk, live);
+        const own = i++;
+        let active = 0;
+        let inactive = 0;
+        let persistent = 0;
+        let weight = 0;
+        let live: LiveIndex | undefined;
+        let sk = "";
+        if (!known) {
+          sk = serviceKey(svc.service);
+          live = this.live.get(sk);
+          if (!live) this.live.set(sk, (live = { dests: new Map() }));
         }
-        const sum: Gauges = { active: 0, inactive: 0, persistent: 0, weight: 0 };
         for (const d of svc.destinations) {
-          const g: Gauges = { active: d.activeConns, inactive: d.inactiveConns, persistent: d.persistentConns, weight: d.weight };
-          sum.active += g.active;
-          sum.inactive += g.inactive;
-          sum.persistent += g.persistent;
-          sum.weight += g.weight;
-          // Found by the snapshot's own strings and numbers: no key text is built for a known real server.
-          let byPort = live.dests.get(d.address);
-          let s = byPort?.get(d.port);
+          active += d.activeConns;
+          inactive += d.inactiveConns;
+          persistent += d.persistentConns;
+          weight += d.weight;
+          const at = i++;
+          let s = known?.[at];
           if (!s) {
-            const dk = destKey(d);
-            s = this.state(seriesKey(sk, dk), sk, dk, { address: d.address, port: d.port });
-            if (!byPort) live.dests.set(d.address, (byPort = new Map()));
-            byPort.set(d.port, s);
+            // Found by the snapshot's own strings and numbers: no key text is built for a known real server.
+            let byPort = live!.dests.get(d.address);
+            s = byPort?.get(d.port);
+            if (!s) {
+              const dk = destKey(d);
+              s = this.state(seriesKey(sk, dk), sk, dk, { address: d.address, port: d.port });
+              if (!byPort) live!.dests.set(d.address, (byPort = new Map()));
+              byPort.set(d.port, s);
+            }
+            order[at] = s;
           }
-          out.push(this.sample(s, tickTime, g, d.stats));
+          row[RAW_GAUGE] = d.activeConns;
+          row[RAW_GAUGE + 1] = d.inactiveConns;
+          row[RAW_GAUGE + 2] = d.persistentConns;
+          row[RAW_GAUGE + 3] = d.weight;
+          this.sample(s, tickTime, counters, at, values);
         }
-        live.own ??= this.state(sk, sk, undefined, undefined);
-        out.push(this.sample(live.own, tickTime, sum, svc.stats));
+        let s = known?.[own];
+        if (!s) s = order[own] = live!.own ??= this.state(sk, sk, undefined, undefined);
+        row[RAW_GAUGE] = active;
+        row[RAW_GAUGE + 1] = inactive;
+        row[RAW_GAUGE + 2] = persistent;
+        row[RAW_GAUGE + 3] = weight;
+        this.sample(s, tickTime, counters, own, values);
       }
-      // Series not in this snapshot (removed): close what their windows ended, forget their counters.
-      for (const s of this.states.values()) {
-        if (s.lastSeen === tickTime) continue;
-        s.prev = undefined;
-        if (s.minute && s.minute.t + MINUTE <= tickTime) this.closeMinute(s);
-        if (s.raw ? s.raw.start + RAW_WINDOW <= tickTime : s.rollupDirty || s.pending.length > 0) this.flushRaw(s);
-        // Everything written: drop it from memory (if it comes back, its chunks are read back from the file).
-        if (!s.raw && !s.minute) this.forget(s);
+      // Series not in this snapshot (removed): close what their windows ended, forget their counters. (None
+      // when every series in memory was in it.)
+      if (this.states.size > i) {
+        for (const s of this.states.values()) {
+          if (s.lastSeen === tickTime) continue;
+          s.prevWidth = 0;
+          if (s.minute && s.minute.t + MINUTE <= tickTime) this.closeMinute(s);
+          if (s.raw ? s.raw.start + RAW_WINDOW <= tickTime : s.rollupDirty || s.pending.length > 0) this.flushRaw(s);
+          // Everything written: drop it from memory (if it comes back, its chunks are read back from the file).
+          if (!s.raw && !s.minute) this.forget(s);
+        }
       }
       if (tickTime - this.lastRetention >= MINUTE) this.expire(tickTime);
     })();
-    return out;
+    this.order = counters.layout === undefined ? null : { layout: counters.layout, states: order };
+    return i;
   }
 
   /** Scratch row for sample(): RAW_COLUMNS values, NaN for none. */
   private readonly row = new Float64Array(RAW_COLUMNS);
 
-  private sample(s: SeriesState, t: number, g: Gauges, stats: Stats | undefined): TickValues {
+  /** One series' sample: its gauges are in `row` already; its counters are series `i` of `counters`. */
+  private sample(s: SeriesState, t: number, counters: CounterBlock, i: number, values: TickValues[] | undefined): void {
     const row = this.row;
-    row.fill(Number.NaN);
-    row[RAW_GAUGE] = g.active;
-    row[RAW_GAUGE + 1] = g.inactive;
-    row[RAW_GAUGE + 2] = g.persistent;
-    row[RAW_GAUGE + 3] = g.weight;
+    row[RAW_DT] = Number.NaN;
     let r: number | GapReason = "first";
-    if (stats) {
-      r = increasesInto(s.prevT, s.prev, s.prevWidth, { t, counters: stats, width: stats.width }, this.opts.maxGapMs, row, RAW_INC);
+    const width = counters.widths[i]!;
+    if (width !== 0) {
+      const at = i * COUNTER_WORDS;
+      r = increasesInto(s.prevT, s.prev, 0, s.prevWidth, t, counters.words, at, width, this.opts.maxGapMs, row, RAW_INC);
       if (typeof r === "number") row[RAW_DT] = r;
-      else row.fill(Number.NaN, RAW_INC);
+      const prev = (s.prev ??= new Float64Array(COUNTER_WORDS));
+      for (let k = 0; k < COUNTER_WORDS; k++) prev[k] = counters.words[at + k]!;
     }
-    s.prev = stats;
+    if (typeof r !== "number") row.fill(Number.NaN, RAW_INC);
+    s.prevWidth = width;
     s.prevT = t;
-    s.prevWidth = stats?.width;
     s.lastSeen = t;
 
     // Raw head: flush when the sample falls in a later window. A time not after the chunk's last (the clock
@@ -296,14 +339,15 @@ export class HistoryStore {
       s.raw.w.append(t, row);
       this.accumulate(s, t, row);
     }
+    if (!values) return;
 
     const k = typeof r === "number" ? 1000 / r : Number.NaN;
     const v: TickValues = {
       key: s.key,
-      active: g.active,
-      inactive: g.inactive,
-      persistent: g.persistent,
-      weight: g.weight,
+      active: row[RAW_GAUGE]!,
+      inactive: row[RAW_GAUGE + 1]!,
+      persistent: row[RAW_GAUGE + 2]!,
+      weight: row[RAW_GAUGE + 3]!,
       conns: null,
       inPkts: null,
       outPkts: null,
@@ -318,7 +362,7 @@ export class HistoryStore {
       v.inBytes = row[RAW_INC + 3]! * k;
       v.outBytes = row[RAW_INC + 4]! * k;
     }
-    return v;
+    values.push(v);
   }
 
   private state(key: string, service: string, dest: string | undefined, at: { address: string; port: number } | undefined): SeriesState {
@@ -331,7 +375,7 @@ export class HistoryStore {
     }
     let s = this.states.get(info.id);
     if (!s) {
-      s = { id: info.id, key, service, at, prevT: 0, pending: [], rollupDirty: false, resume: { raw: true, rollup: true }, lastSeen: -Infinity };
+      s = { id: info.id, key, service, at, prev: undefined, prevWidth: 0, prevT: 0, pending: [], rollupDirty: false, resume: { raw: true, rollup: true }, lastSeen: -Infinity };
       this.states.set(info.id, s);
     }
     return s;
@@ -348,7 +392,11 @@ export class HistoryStore {
 
   /** A new head for the window at `start`, continuing the stored chunk of that window if there is one. */
   private openHead(s: SeriesState, start: number, table: "raw" | "rollup"): Head {
-    const w = new ChunkWriter(table === "raw" ? RAW_COLUMNS : ROLLUP_COLUMNS, start);
+    let w = table === "raw" ? s.spareRaw : undefined;
+    if (w) {
+      s.spareRaw = undefined;
+      w.reset(start);
+    } else w = new ChunkWriter(table === "raw" ? RAW_COLUMNS : ROLLUP_COLUMNS, start);
     if (s.resume[table]) {
       s.resume[table] = false;
       const row = (table === "raw" ? this.stmt.getRaw : this.stmt.getRollup).get(rowKey(start, s.id));
@@ -365,10 +413,13 @@ export class HistoryStore {
     const m = Math.floor(t / MINUTE) * MINUTE;
     if (s.minute && s.minute.t !== m) this.closeMinute(s);
     if (!s.minute) {
-      const acc = new Float64Array(ROLLUP_COLUMNS);
-      for (let i = 0; i < GAUGES.length; i++) acc[RU_GMAX + i] = -Infinity;
-      for (let i = 0; i < RATES.length; i++) acc[RU_RMAX + i] = -Infinity;
-      s.minute = { t: m, acc };
+      const open = s.spareMinute ?? { t: m, acc: new Float64Array(ROLLUP_COLUMNS) };
+      s.spareMinute = undefined;
+      open.t = m;
+      open.acc.fill(0);
+      open.acc.fill(-Infinity, RU_GMAX, RU_GMAX + GAUGES.length);
+      open.acc.fill(-Infinity, RU_RMAX, RU_RMAX + RATES.length);
+      s.minute = open;
     }
     const a = s.minute.acc;
     a[RU_N]! += 1;
@@ -393,6 +444,7 @@ export class HistoryStore {
     if (!m) return;
     s.minute = undefined;
     const point = Array.from(m.acc, (v) => (Number.isFinite(v) ? v : null));
+    s.spareMinute = m;
     const ws = windowStart(m.t, ROLLUP_WINDOW, rollupPhase(s.id));
     if (s.rollup && s.rollup.start !== ws) {
       s.pending.push(s.rollup);
@@ -406,10 +458,13 @@ export class HistoryStore {
 
   /** Writes the raw head, and the series' rollup chunks (complete ones, and the open one as it is now). */
   private flushRaw(s: SeriesState): void {
-    if (s.raw) this.stmt.putRaw.run(rowKey(s.raw.start, s.id), s.raw.w.bytes());
+    if (s.raw) {
+      this.stmt.putRaw.run(rowKey(s.raw.start, s.id), s.raw.w.bytes());
+      s.spareRaw = s.raw.w;
+    }
     s.raw = undefined;
     for (const p of s.pending) this.stmt.putRollup.run(rowKey(p.start, s.id), p.w.bytes());
-    s.pending = [];
+    s.pending.length = 0;
     if (s.rollup && s.rollupDirty) this.stmt.putRollup.run(rowKey(s.rollup.start, s.id), s.rollup.w.bytes());
     s.rollupDirty = false;
   }
@@ -436,6 +491,7 @@ export class HistoryStore {
     })();
     this.states.clear();
     this.live.clear();
+    this.order = null;
     this.db.pragma("wal_checkpoint(TRUNCATE)");
     this.db.close();
   }

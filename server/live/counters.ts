@@ -23,16 +23,19 @@
 // weight change or a real server added makes a new version, and that tick carries the table again.
 //
 // u64 counters: 64-bit byte counters pass 2^53 on a busy director within days, so they never travel as one
-// JSON number. The web turns each [hi, lo] back into the bigint the rate rule (server/history/rates.ts) and
-// the history store take; below 2^53 that is one BigInt() of an exact number, no bigint arithmetic.
+// JSON number. The web keeps them as these words to the end: the rate rule (server/history/rates.ts), which
+// the step and the history store run, computes each increase from two [hi, lo] pairs exactly, with no bigint
+// (building 55,000 bigints a tick and converting them back was a quarter of the web's CPU and much garbage).
 // The kernel's own estimator rates (cps ... outBps) are not carried: nothing on the live path uses them
-// (rates come from counter deltas), and they read 0n in the snapshot this makes.
+// (rates come from counter deltas).
 import { createHash } from "node:crypto";
 
 import type { AgentClient } from "@/server/agent/client";
 import type { Destination, IpvsInfo, ServiceWithDestinations, Stats, SyncDaemon, Timeouts } from "@/server/ipvs/netlink/types";
 import type { IpvsClient } from "@/server/ipvs/netlink/client";
 import { readIpvsSnapshotData } from "@/server/ipvs/snapshot/agent";
+
+import { COUNTER_NAMES, COUNTER_WORDS, putU64, type CounterBlock } from "@/server/history/rates";
 
 import type { SourceResult } from "./sampler";
 import type { SourceSnapshot } from "./step";
@@ -73,41 +76,22 @@ export interface CountersFrame {
 /** `ipvs.counters`' output. */
 export type IpvsCountersData = { available: true; frame: CountersFrame } | { available: false; reason: string };
 
-const COUNTERS = ["conns", "inPkts", "outPkts", "inBytes", "outBytes"] as const;
-/** Numbers per series in `counters`. */
-export const COUNTER_WORDS = COUNTERS.length * 2;
-const U32 = 2 ** 32;
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-const U64_MAX = (1n << 64n) - 1n;
-/** hi below this: hi * 2^32 + lo < 2^53, exact as a double. */
-const HI_SAFE = 2 ** 21;
+const COUNTERS = COUNTER_NAMES;
+export { COUNTER_WORDS, putU64 };
 
 // ---------------------------------------------------------------------------------------------------------
-// 2. u64 <-> [hi, lo]
+// 2. u64 <-> [hi, lo] (putU64, in server/history/rates.ts with the rule that reads the words)
 // ---------------------------------------------------------------------------------------------------------
 
-/** Writes v (0 <= v < 2^64) as two u32 numbers at out[at], out[at + 1]. */
-export function putU64(out: number[], at: number, v: bigint): void {
-  if (v >= 0n && v <= MAX_SAFE) {
-    const n = Number(v);
-    const hi = Math.floor(n / U32);
-    out[at] = hi;
-    out[at + 1] = n - hi * U32;
-    return;
+/** The frame's counter words, checked: every one a u32 number, whole [hi, lo] pairs (else a TypeError). */
+export function checkCounterWords(words: readonly unknown[]): readonly number[] {
+  if (words.length % 2 !== 0) throw new TypeError(`${words.length} counter words: not whole [hi, lo] pairs`);
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i];
+    // (w >>> 0) === w: a number, an integer, 0 <= w < 2^32 (a string or 1.5 or -1 is not equal to it)
+    if (typeof w !== "number" || w >>> 0 !== w) throw new TypeError(`counter word ${i} is not a u32 number: ${String(w)}`);
   }
-  if (v < 0n || v > U64_MAX) throw new RangeError(`not a u64: ${v}`);
-  out[at] = Number(v >> 32n);
-  out[at + 1] = Number(v & 0xffff_ffffn);
-}
-
-const isU32 = (x: unknown): x is number => typeof x === "number" && Number.isInteger(x) && x >= 0 && x < U32;
-
-/** The u64 at words[at], words[at + 1]; throws on anything that is not two u32 numbers. */
-export function getU64(words: readonly unknown[], at: number): bigint {
-  const hi = words[at];
-  const lo = words[at + 1];
-  if (!isU32(hi) || !isU32(lo)) throw new TypeError(`counter words ${at}, ${at + 1} are not u32 numbers: ${String(hi)}, ${String(lo)}`);
-  return hi < HI_SAFE ? BigInt(hi * U32 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
+  return words as readonly number[];
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -188,8 +172,12 @@ export async function readIpvsCountersData(open: () => IpvsClient, known: string
 // 4. Web side: frame + table -> the snapshot the step and the history store read
 // ---------------------------------------------------------------------------------------------------------
 
-/** The snapshot of one frame over its table (the frame's own, or the one the caller kept for its version). */
-export function decodeCountersFrame(table: CountersTable, frame: CountersFrame): SourceSnapshot & { services: ServiceWithDestinations[] } {
+/**
+ * The snapshot of one frame over its table (the frame's own, or the one the caller kept for its version). The
+ * counters stay words: `counters` (the rate rule reads them as they are, server/history/rates.ts), and the
+ * services carry no `stats` (no bigint is made on this path).
+ */
+export function decodeCountersFrame(table: CountersTable, frame: CountersFrame): SourceSnapshot & { services: ServiceWithDestinations[]; counters: CounterBlock } {
   let series = 0;
   let dests = 0;
   for (const s of table.services) {
@@ -202,34 +190,14 @@ export function decodeCountersFrame(table: CountersTable, frame: CountersFrame):
         `connection counts for ${series} series and ${dests} real servers`,
     );
   }
-  const narrow = new Set(frame.narrow);
-  const missing = new Set(frame.missing);
-  const w = frame.counters;
-  let i = 0;
-  let di = 0;
-  const stats = (): Stats | undefined => {
-    const at = i * COUNTER_WORDS;
-    const n = i++;
-    if (missing.size > 0 && missing.has(n)) return undefined;
-    return {
-      conns: getU64(w, at),
-      inPkts: getU64(w, at + 2),
-      outPkts: getU64(w, at + 4),
-      inBytes: getU64(w, at + 6),
-      outBytes: getU64(w, at + 8),
-      cps: 0n,
-      inPps: 0n,
-      outPps: 0n,
-      inBps: 0n,
-      outBps: 0n,
-      width: narrow.size > 0 && narrow.has(n) ? 32 : 64,
-    };
-  };
+  const widths = new Uint8Array(series).fill(64);
+  for (const i of frame.narrow) widths[i] = 32;
+  for (const i of frame.missing) widths[i] = 0;
+  const counters: CounterBlock = { words: checkCounterWords(frame.counters), widths, layout: frame.version };
   const c = frame.conns;
+  let di = 0;
   const services = table.services.map((svc): ServiceWithDestinations => {
-    const svcStats = stats();
     const destinations = svc.destinations.map((d): Destination => {
-      const dStats = stats();
       const out: Destination = {
         address: d.address,
         port: d.port,
@@ -245,14 +213,17 @@ export function decodeCountersFrame(table: CountersTable, frame: CountersFrame):
       };
       di += 3;
       if (d.tunnel) out.tunnel = d.tunnel;
-      if (dStats) out.stats = dStats;
       return out;
     });
-    const out: ServiceWithDestinations = { ...svc, unknown: [], destinations };
-    if (svcStats) out.stats = svcStats;
-    return out;
+    return { ...svc, unknown: [], destinations };
   });
-  return { services, info: table.info, timeouts: table.timeouts, daemons: table.daemons.map((d) => ({ ...d, unknown: [] })) };
+  return {
+    services,
+    counters,
+    info: table.info,
+    timeouts: table.timeouts,
+    daemons: table.daemons.map((d) => ({ ...d, unknown: [] })),
+  };
 }
 
 /**

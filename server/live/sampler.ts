@@ -19,7 +19,8 @@ export type SourceResult = { available: true; snapshot: SourceSnapshot } | { ava
 
 /** What the sampler needs of the history store (HistoryStore has it). */
 export interface HistorySink {
-  record(tickTime: number, services: SourceSnapshot["services"]): unknown;
+  /** `counters`: the snapshot's counters as words when the source read them so (SourceSnapshot.counters). */
+  record(tickTime: number, services: SourceSnapshot["services"], counters?: SourceSnapshot["counters"]): unknown;
 }
 
 export interface HistoryStatus {
@@ -54,6 +55,8 @@ export const DEFAULT_INTERVAL_MS = 1000;
 
 export class LiveSampler {
   private state: SamplerState = initialState();
+  /** The state before `state`: nothing reads it any more, so the next step may reuse its arrays. */
+  private spare: SamplerState | undefined;
   private last: LiveEvent | null = null;
   private readonly listeners = new Set<(e: LiveEvent) => void>();
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -75,6 +78,12 @@ export class LiveSampler {
     const schedule = () => {
       const delay = this.intervalMs - (this.now() % this.intervalMs);
       this.timer = setTimeout(() => {
+        // A timer can fire a few ms early by the wall clock (Node runs timers on a loop time that may lag
+        // it): a tick read at xx.997 would belong to the previous interval, so wait for the boundary instead.
+        if (this.intervalMs - (this.now() % this.intervalMs) <= this.intervalMs / 10) {
+          schedule();
+          return;
+        }
         if (!this.running) void this.tick();
         schedule();
       }, delay);
@@ -121,7 +130,8 @@ export class LiveSampler {
       this.publish({ kind: "unavailable", t, reason: result.reason, history: this.historyStatus });
       return;
     }
-    const { state, sample } = step(this.state, result.snapshot, t, this.opts);
+    const { state, sample } = step(this.state, result.snapshot, t, this.opts, this.spare);
+    this.spare = this.state;
     this.state = state;
     this.recordHistory(t, result.snapshot);
     this.publish({ kind: "sample", sample, history: this.historyStatus, tickMs: this.now() - t });
@@ -131,7 +141,7 @@ export class LiveSampler {
     const sink = this.opts.history;
     if (!sink) return;
     try {
-      sink.record(t, snap.services);
+      sink.record(t, snap.services, snap.counters);
       if (!this.historyStatus.recording) this.historyStatus = { ...this.historyStatus, recording: true, error: null };
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);

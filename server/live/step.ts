@@ -5,8 +5,8 @@
 //                                                                              // the agent's ipvs.counters into it
 //
 // A sample is what the live pages draw: every virtual service and real server with its gauges (connections,
-// weight) and its per-second rates, already in JSON-safe numbers (the kernel's u64 counters stay bigint only
-// inside this step). Rates come from the 64-bit counter deltas between this snapshot and the previous one
+// weight) and its per-second rates, already in JSON-safe numbers (the kernel's u64 counters are read as
+// [hi, lo] u32 words, exactly). Rates come from the 64-bit counter deltas between this snapshot and the previous one
 // (server/history/rates.ts, the same rule the history store applies), so they never spike or go negative:
 // a series that is new, re-added, reset (ipvsadm -Z, ip_vs reloaded) or silent for too long gets no rate (a
 // gap, `null`) for one tick, then starts again from its new baseline.
@@ -19,7 +19,7 @@
 //           always hold one fold.
 // A series that vanished from the table is dropped from the state: if it comes back, it starts over.
 import { destKey, seriesKey, serviceKey } from "@/server/history/keys";
-import { DEFAULT_MAX_GAP_MS, increasesInto, type Counters, type GapReason } from "@/server/history/rates";
+import { COUNTER_WORDS, DEFAULT_MAX_GAP_MS, counterBlockOf, increasesInto, type CounterBlock, type GapReason } from "@/server/history/rates";
 import type { ForwardMethod, IpvsInfo, Netmask, ServiceWithDestinations, SyncDaemon, Timeouts } from "@/server/ipvs/netlink/types";
 import { isFwmarkService } from "@/server/ipvs/netlink/types";
 
@@ -31,6 +31,9 @@ import { isFwmarkService } from "@/server/ipvs/netlink/types";
  *  op's DirectorSnapshot. Only `services` is required, so that `ipvs.metrics` (services only) can feed it too. */
 export interface SourceSnapshot {
   services: readonly ServiceWithDestinations[];
+  /** The counters as words, series in table order, when the source reads them so (ipvs.counters: its services
+   *  then carry no `stats`); else they are taken from each service's and real server's `stats`. */
+  counters?: CounterBlock;
   info?: IpvsInfo;
   timeouts?: Timeouts;
   daemons?: readonly SyncDaemon[];
@@ -126,24 +129,36 @@ export type LiveDaemon = Omit<SyncDaemon, "unknown">;
 // 2. State between ticks
 // ---------------------------------------------------------------------------------------------------------
 
-/** Per series: its last counters and when they were read, and its last interval's increases (for rate2s). */
-interface SeriesMemo {
-  t: number;
-  counters: Counters;
-  width: 64 | 32;
-  last?: { elapsedMs: number; inc: readonly number[] };
+/** The series of one tick's snapshot, in its order (each service, then its real servers), with their keys. */
+interface Layout {
+  /** The counter block's layout when the source names it (ipvs.counters): the same layout, the same series. */
+  layout: string | undefined;
+  serviceKeys: readonly string[];
+  /** Per real server, in order: destKey. */
+  destKeys: readonly string[];
+  /** Per series, in counter-block order: seriesKey. */
+  seriesKeys: readonly string[];
 }
 
+/**
+ * What the next tick needs of this one, per series in this tick's order: its counters (the block this tick
+ * read: the baseline of the next rate; width 0 = no reading) and its last interval's increases (for rate2s).
+ * Typed arrays, not an object per series: nothing here is built per series per tick but the sample itself.
+ */
 export interface SamplerState {
   seq: number;
   /** The last tick's time (-Infinity before the first). */
   t: number;
-  /** By seriesKey. Replaced, never mutated, by step(). */
-  series: ReadonlyMap<string, SeriesMemo>;
+  layout: Layout | null;
+  counters: CounterBlock | null;
+  /** 5 increases per series (RATE_KEYS order), valid where lastMs is a number. */
+  lastInc: Float64Array;
+  /** Per series: the last interval's ms, NaN when it had no rate. */
+  lastMs: Float64Array;
 }
 
 export function initialState(): SamplerState {
-  return { seq: 0, t: -Infinity, series: new Map() };
+  return { seq: 0, t: -Infinity, layout: null, counters: null, lastInc: new Float64Array(0), lastMs: new Float64Array(0) };
 }
 
 export interface StepOptions {
@@ -156,13 +171,14 @@ export interface StepOptions {
 // ---------------------------------------------------------------------------------------------------------
 
 const RATE_KEYS = ["conns", "inPkts", "outPkts", "inBytes", "outBytes"] as const;
+const N = RATE_KEYS.length;
 
-const ratesOf = (inc: ArrayLike<number>, elapsedMs: number): Rates => ({
-  conns: (inc[0]! * 1000) / elapsedMs,
-  inPkts: (inc[1]! * 1000) / elapsedMs,
-  outPkts: (inc[2]! * 1000) / elapsedMs,
-  inBytes: (inc[3]! * 1000) / elapsedMs,
-  outBytes: (inc[4]! * 1000) / elapsedMs,
+const ratesOf = (inc: Float64Array, at: number, elapsedMs: number): Rates => ({
+  conns: (inc[at]! * 1000) / elapsedMs,
+  inPkts: (inc[at + 1]! * 1000) / elapsedMs,
+  outPkts: (inc[at + 2]! * 1000) / elapsedMs,
+  inBytes: (inc[at + 3]! * 1000) / elapsedMs,
+  outBytes: (inc[at + 4]! * 1000) / elapsedMs,
 });
 
 function addRates(a: Rates | null, b: Rates | null): Rates | null {
@@ -172,51 +188,97 @@ function addRates(a: Rates | null, b: Rates | null): Rates | null {
   return a;
 }
 
+/** The layout of `snap`: the previous one as it is when the source says the table did not change. */
+function layoutOf(prev: Layout | null, snap: SourceSnapshot, name: string | undefined): Layout {
+  if (prev && name !== undefined && prev.layout === name) return prev;
+  const serviceKeys: string[] = [];
+  const destKeys: string[] = [];
+  const seriesKeys: string[] = [];
+  for (const svc of snap.services) {
+    const key = serviceKey(svc.service);
+    serviceKeys.push(key);
+    seriesKeys.push(key);
+    for (const d of svc.destinations) {
+      const dk = destKey(d);
+      destKeys.push(dk);
+      seriesKeys.push(seriesKey(key, dk));
+    }
+  }
+  return { layout: name, serviceKeys, destKeys, seriesKeys };
+}
+
 const netmaskText = (n: Netmask | undefined): string => (!n ? "" : n.kind === "mask" ? n.mask : `/${n.prefix}`);
 
 /**
  * Reads one snapshot taken at `t` (ms) against the state of the previous tick. A tick not later than the
  * previous one (the clock went back) still gives a sample, with gaps for every rate, and a state that starts
- * over from it.
+ * over from it. `prev` is never changed; `recycle`, when given, is a state the caller is done with: its
+ * arrays may be overwritten and become the new state's.
  */
-export function step(prev: SamplerState, snap: SourceSnapshot, t: number, opts: StepOptions = {}): { state: SamplerState; sample: LiveSample } {
+export function step(
+  prev: SamplerState,
+  snap: SourceSnapshot,
+  t: number,
+  opts: StepOptions = {},
+  recycle?: SamplerState,
+): { state: SamplerState; sample: LiveSample } {
   const maxGapMs = opts.maxGapMs ?? DEFAULT_MAX_GAP_MS;
-  const series = new Map<string, SeriesMemo>();
-  const inc = new Float64Array(RATE_KEYS.length);
+  const counters = snap.counters ?? counterBlockOf(snap.services);
+  const layout = layoutOf(prev.layout, snap, counters.layout);
+  const n = layout.seriesKeys.length;
+  if (counters.widths.length !== n) throw new TypeError(`the snapshot has ${n} series and counters for ${counters.widths.length}`);
+  // Where each series was in the previous tick: the same place when the layout is the same, else by key.
+  const before = prev.layout;
+  let prevIndex: Map<string, number> | null = null;
+  if (before && before !== layout) {
+    prevIndex = new Map();
+    before.seriesKeys.forEach((k, i) => prevIndex!.set(k, i));
+  }
+  // `recycle`: a state the caller no longer reads (the sampler's from two ticks ago), whose arrays this
+  // state may take over instead of allocating 0.5 MB a tick outside the V8 heap. Never `prev` (read below).
+  const reuse = recycle && recycle !== prev && recycle.lastMs.length === n;
+  const lastInc = reuse ? recycle.lastInc : new Float64Array(n * N);
+  const lastMs = (reuse ? recycle.lastMs : new Float64Array(n)).fill(Number.NaN);
+  const sum = new Float64Array(N);
 
   // Written for 11,000 series a second: object literals of one fixed shape each (no spread copies), one pass
-  // over each service's real servers.
+  // over each service's real servers, the rate rule over the counter words (no bigint).
 
-  /** Rates of one series, and its memo for the next tick (into `out`). */
-  const rates = (key: string, stats: ServiceWithDestinations["stats"], out: RateFields): void => {
-    if (!stats) {
+  /** Rates of series `i` (counter-block order) into `out`; its increases into lastInc for the next tick. */
+  const rates = (i: number, out: RateFields): void => {
+    const width = counters.widths[i]!;
+    if (width === 0) {
       out.gap = "first";
       return;
     }
-    const before = prev.series.get(key);
-    const r = increasesInto(before?.t ?? 0, before?.counters, before?.width, { t, counters: stats, width: stats.width }, maxGapMs, inc, 0);
-    const memo: SeriesMemo = { t, counters: stats, width: stats.width };
-    series.set(key, memo);
+    const p = prevIndex ? (prevIndex.get(layout.seriesKeys[i]!) ?? -1) : before ? i : -1;
+    const from = prev.counters;
+    const r =
+      p < 0 || !from
+        ? "first"
+        : increasesInto(prev.t, from.words, p * COUNTER_WORDS, from.widths[p]!, t, counters.words, i * COUNTER_WORDS, width, maxGapMs, lastInc, i * N);
     if (typeof r === "string") {
       out.gap = r;
       return;
     }
-    const now = [inc[0]!, inc[1]!, inc[2]!, inc[3]!, inc[4]!];
-    memo.last = { elapsedMs: r, inc: now };
-    out.rate = ratesOf(now, r);
-    // The previous tick's interval, when it had a rate, ends where this one starts (a gap leaves no `last`).
-    const last = before?.last;
-    if (!last) {
+    lastMs[i] = r;
+    out.rate = ratesOf(lastInc, i * N, r);
+    // The previous tick's interval, when it had a rate, ends where this one starts (a gap leaves none).
+    const lastR = prev.lastMs[p]!;
+    if (Number.isNaN(lastR)) {
       out.rate2s = out.rate;
       return;
     }
-    for (let i = 0; i < now.length; i++) inc[i] = now[i]! + last.inc[i]!;
-    out.rate2s = ratesOf(inc, r + last.elapsedMs);
+    for (let k = 0; k < N; k++) sum[k] = lastInc[i * N + k]! + prev.lastInc[p * N + k]!;
+    out.rate2s = ratesOf(sum, 0, r + lastR);
   };
 
   const totals: LiveTotals = { services: 0, realServers: 0, realServersUp: 0, active: 0, inactive: 0, persistent: 0, rate: null, rate2s: null };
-  const services: LiveService[] = snap.services.map((svc) => {
-    const key = serviceKey(svc.service);
+  let si = 0; // series index
+  let di = 0; // real server index
+  const services: LiveService[] = snap.services.map((svc, vi) => {
+    const key = layout.serviceKeys[vi]!;
+    const own = si++;
     let active = 0;
     let inactive = 0;
     let persistent = 0;
@@ -224,9 +286,8 @@ export function step(prev: SamplerState, snap: SourceSnapshot, t: number, opts: 
     let up = 0;
     const forward: ForwardMethod[] = [];
     const destinations: LiveRealServer[] = svc.destinations.map((d) => {
-      const dk = destKey(d);
       const live: LiveRealServer = {
-        key: dk,
+        key: layout.destKeys[di++]!,
         address: d.address,
         port: d.port,
         family: d.family,
@@ -241,7 +302,7 @@ export function step(prev: SamplerState, snap: SourceSnapshot, t: number, opts: 
         rate2s: null,
       };
       if (d.tunnel) live.tunnel = { type: d.tunnel.type, port: d.tunnel.port };
-      rates(seriesKey(key, dk), d.stats, live);
+      rates(si++, live);
       active += d.activeConns;
       inactive += d.inactiveConns;
       persistent += d.persistentConns;
@@ -274,7 +335,7 @@ export function step(prev: SamplerState, snap: SourceSnapshot, t: number, opts: 
       rate: null,
       rate2s: null,
     };
-    rates(key, svc.stats, live);
+    rates(own, live);
     totals.services++;
     totals.realServers += live.realServers.total;
     totals.realServersUp += live.realServers.up;
@@ -288,7 +349,7 @@ export function step(prev: SamplerState, snap: SourceSnapshot, t: number, opts: 
 
   const seq = prev.seq + 1;
   return {
-    state: { seq, t, series },
+    state: { seq, t, layout, counters, lastInc, lastMs },
     sample: {
       t,
       seq,

@@ -21,6 +21,21 @@ describe("ChunkWriter / decodeChunk", () => {
     expect(w.count).toBe(5);
   });
 
+  it("a writer reset for a new window writes what a new writer would (nothing of the previous chunk is left)", () => {
+    const used = new ChunkWriter(3, 0);
+    for (let i = 0; i < 100; i++) used.append(i * 1000, [i * 7, i % 2 ? null : -i, 2 ** 40 + i]);
+    used.reset(60_000);
+    const fresh = new ChunkWriter(3, 60_000);
+    for (const w of [used, fresh]) {
+      w.append(60_500, [3, null, 9]);
+      w.append(61_500, [4, 5, 9]);
+    }
+    expect(used.start).toBe(60_000);
+    expect(used.count).toBe(2);
+    expect(used.bytes()).toEqual(fresh.bytes());
+    expect(decodeChunk(used.bytes())).toEqual({ start: 60_000, t: [60_500, 61_500], cols: [[3, 4], [null, 5], [9, 9]] });
+  });
+
   it("takes about one byte per value for 1 s ticks with jitter and steady values", () => {
     const w = new ChunkWriter(10, 0);
     for (let i = 0; i < 60; i++) w.append(i * 1000 + (i % 3), [1000, 5, 100, 0, 1, 20, 160, 0, 120_000 + (i % 2), 0]);

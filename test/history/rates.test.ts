@@ -17,10 +17,29 @@ describe("computeRates", () => {
     });
   });
 
-  it("keeps counters past 2^53 exact: the increase is taken in bigint before it becomes a number", () => {
+  it("keeps counters past 2^53 exact: the increase is taken from the [hi, lo] words, not from rounded numbers", () => {
     const big = 2n ** 60n + 1n;
     const r = computeRates(at(0, c(big, big, big, big, big)), at(1000, c(big + 3n, big + 7n, big, big + 1_000_000_007n, big + 1n)));
     expect(r.kind === "rate" && r.increments).toEqual({ conns: 3, inPkts: 7, outPkts: 0, inBytes: 1_000_000_007, outBytes: 1 });
+  });
+
+  it("is exact across a carry into the high word, at 2^53 and up to 2^64 - 1, and equals the bigint increase", () => {
+    const pairs: [bigint, bigint][] = [
+      [2n ** 32n - 1n, 2n ** 32n], // lo wraps, hi carries: +1
+      [2n ** 32n - 5n, 2n ** 33n + 7n],
+      [2n ** 53n - 1n, 2n ** 53n + 1n],
+      [2n ** 53n + 1n, 2n ** 53n + 2n ** 32n + 3n],
+      [2n ** 64n - 2n ** 32n - 1n, 2n ** 64n - 1n],
+      [2n ** 64n - 2n, 2n ** 64n - 1n],
+      [0n, 2n ** 49n - 1n],
+    ];
+    for (const [a, b] of pairs) {
+      const r = computeRates(at(0, c(a, a, a, a, a)), at(1000, c(b, b, b, b, b)));
+      const inc = Number(counterIncrease(a, b, false));
+      expect(r.kind === "rate" && r.increments, `${a} -> ${b}`).toEqual({ conns: inc, inPkts: inc, outPkts: inc, inBytes: inc, outBytes: inc });
+      // and the other way round, backwards: a reset, never a huge increase
+      expect(computeRates(at(0, c(b)), at(1000, c(a))), `${b} -> ${a}`).toEqual({ kind: "gap", reason: "reset" });
+    }
   });
 
   it("gives a gap, not a rate, for the first reading of a series (new, re-added, after a restart)", () => {

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { HistoryStore, METRICS } from "@/server/history/store";
+import { HistoryStore, METRICS, type TickValues } from "@/server/history/store";
 
 import { dest, service, trafficTable, type Traffic } from "./helpers";
 
@@ -34,6 +34,13 @@ const tr = (conns: number, inPkts = conns * 10, inBytes = inPkts * 100): Traffic
   inBytes: BigInt(inBytes),
   outBytes: 0n,
 });
+/** Records a tick and returns what the store says it stored, per series (null: the tick was ignored). */
+const recordValues = (h: HistoryStore, t: number, snap: Parameters<HistoryStore["record"]>[1]): TickValues[] | null => {
+  const values: TickValues[] = [];
+  const n = h.record(t, snap, undefined, values);
+  if (n !== null) expect(values).toHaveLength(n);
+  return n === null ? null : values;
+};
 /** One service with rs1 (and rs2 unless left out), counters at `n1`/`n2` connections. */
 const table = (n1: number, n2: number | null, active = 3) =>
   [
@@ -48,13 +55,13 @@ describe("HistoryStore", () => {
   it("stores gauges and 1-second rates from counter deltas, with gaps for first readings and resets", () => {
     const h = HistoryStore.open(tempDir());
     h.record(T0, table(100, 50));
-    const tick = h.record(T0 + 1000, table(110, 55));
+    const tick = recordValues(h, T0 + 1000, table(110, 55));
     expect(tick?.find((v) => v.key === RS1)).toEqual({
       key: RS1,
       ...{ active: 3, inactive: 7, persistent: 1, weight: 2 },
       ...{ conns: 10, inPkts: 100, outPkts: 0, inBytes: 10_000, outBytes: 0 },
     });
-    expect(h.record(T0 + 1500, table(0, 0))?.find((v) => v.key === RS1)).toMatchObject({ conns: null, gap: "reset" });
+    expect(recordValues(h, T0 + 1500, table(0, 0))?.find((v) => v.key === RS1)).toMatchObject({ conns: null, gap: "reset" });
     // (T0 + 1500: ipvsadm -Z)
     h.record(T0 + 2500, table(4, 2));
     const q = h.query(RS1, ["conns", "inBytes", "active"], T0, T0 + 3000, 500);
@@ -88,9 +95,9 @@ describe("HistoryStore", () => {
 
   it("ignores a tick whose time is not after the last one (clock stepped back)", () => {
     const h = HistoryStore.open(tempDir());
-    expect(h.record(T0 + 5000, table(100, 50))).not.toBeNull();
+    expect(h.record(T0 + 5000, table(100, 50))).toBe(3);
     expect(h.record(T0 + 4000, table(200, 50))).toBeNull();
-    expect(h.record(T0 + 6000, table(110, 50))?.find((v) => v.key === RS1)?.conns).toBe(10);
+    expect(recordValues(h, T0 + 6000, table(110, 50))?.find((v) => v.key === RS1)?.conns).toBe(10);
     h.close();
   });
 

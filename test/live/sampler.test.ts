@@ -1,6 +1,6 @@
 // The sampler loop around the pure step: publishing, failures of the read and of the history store, and
 // subscribers that never queue. The snapshots are the real kernel's (test/fixtures/netlink/table.json).
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 
 import { LiveSampler, type HistorySink, type LiveEvent, type SourceResult } from "@/server/live/sampler";
 import type { DirectorSnapshot } from "@/server/ipvs/snapshot/model";
@@ -140,5 +140,23 @@ describe("LiveSampler", () => {
     const after = it.next();
     ac.abort();
     expect((await after).done).toBe(true);
+  });
+
+  it("ticks on the interval's boundaries of its clock, also when a timer fires early by that clock", async () => {
+    vi.useFakeTimers({ now: 1_700_000_000_500 });
+    try {
+      let skew = 0;
+      const times: number[] = [];
+      const sampler = new LiveSampler({ read: async () => ({ available: true, snapshot: { services: [] } }), history: null, now: () => Date.now() + skew });
+      sampler.subscribe((e) => e.kind === "sample" && times.push(e.sample.t));
+      sampler.start();
+      skew = -3; // from now on the wall clock reads 3 ms less than the timers' clock: each timer fires at xx.997
+      await vi.advanceTimersByTimeAsync(3_100);
+      await sampler.stop();
+      expect(times.length).toBeGreaterThanOrEqual(2);
+      expect(times.map((t) => t % 1000)).toEqual(times.map(() => 0));
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
