@@ -270,4 +270,50 @@ describe("admin pages", () => {
     await screenshot(admin, "audit");
     await admin.close();
   });
+
+  it("rules: the table's own export, imported back, is reviewed as nothing to do", async () => {
+    const admin = await newPage(browser);
+    await signIn(admin, "admin");
+    await admin.goto(`${dashboardUrl()}/rules`);
+    const exported = await admin.getByTestId("rules-export").innerText();
+    expect(exported).toContain("-A -t 192.0.2.100:80 -s wrr");
+    await admin.locator("textarea.rules-text").fill(exported);
+    await admin.getByRole("button", { name: "Review the plan" }).click();
+    await admin.getByText("The table already matches these rules: nothing to do.").waitFor({ timeout: 60_000 });
+    await expect(admin.getByRole("button", { name: "Apply this plan" }).isDisabled()).resolves.toBe(true);
+    await screenshot(admin, "rules-admin");
+    await admin.close();
+  });
+
+  it("real servers: pairing with an address where no agent listens says so, and stores nothing", async () => {
+    const admin = await newPage(browser);
+    await signIn(admin, "admin");
+    await admin.goto(`${dashboardUrl()}/realservers`);
+    await admin.locator('input[name="url"]').fill("http://192.0.2.13:9443");
+    await admin.locator('input[name="token"]').fill("0".repeat(64));
+    await admin.getByRole("button", { name: "Pair" }).click();
+    await admin.getByRole("alert").filter({ hasText: /nothing listens there/ }).waitFor({ timeout: 60_000 });
+    await expect(admin.getByText("No agent paired yet.").count()).resolves.toBe(1);
+    await screenshot(admin, "realservers-admin");
+    await admin.close();
+  });
+
+  it("drain: a real server goes to weight 0 while it drains, and cancelling gives its weight back", async () => {
+    const admin = await newPage(browser);
+    await signIn(admin, "admin");
+    await admin.goto(SERVICE_URL());
+    const drain = admin.getByTestId("drain");
+    await drain.locator("select").selectOption("192.0.2.13:80");
+    await drain.locator('input[name="remove"]').uncheck();
+    await drain.getByRole("button", { name: "Drain" }).click();
+    // Draining, or already drained (kept at weight 0) when its connections ended within a poll.
+    await drain.getByTestId("drain-row").filter({ hasText: "192.0.2.13:80" }).filter({ hasText: /draining|drained/ }).waitFor({ timeout: 60_000 });
+    const weightOf13 = async () => (await ipvsadm()).list.split("\n").find((l) => l.includes("192.0.2.13:80"))?.trim().split(/\s+/)[3];
+    await expect.poll(weightOf13, { timeout: 30_000 }).toBe("0");
+    await screenshot(admin, "service-drain");
+    await drain.getByRole("button", { name: /^(Cancel|Back in rotation): weight 3 again$/ }).click();
+    await drain.getByTestId("drain-row").filter({ hasText: "cancelled" }).waitFor({ timeout: 60_000 });
+    await expect.poll(weightOf13, { timeout: 30_000 }).toBe("3");
+    await admin.close();
+  });
 });

@@ -112,9 +112,9 @@ export function DrainPanel({ s }: { s: LiveService }) {
               weight before {d.weightBefore}; {d.samples.at(-1) ? `${d.samples.at(-1)!.active} active, ${d.samples.at(-1)!.inactive} inactive` : ""}
             </span>
             {d.error ? <span className="text-err small"> {d.error}</span> : null}
-            {admin && d.state === "draining" ? (
+            {admin && (d.state === "draining" || d.state === "drained" || d.state === "timed-out") ? (
               <button type="button" className="button" disabled={cancel.isPending} onClick={() => cancel.mutate({ id: d.id })}>
-                Cancel: weight {d.weightBefore} again
+                {d.state === "draining" ? "Cancel" : "Back in rotation"}: weight {d.weightBefore} again
               </button>
             ) : null}
           </div>

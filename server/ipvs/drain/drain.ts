@@ -176,7 +176,8 @@ export function createDrainManager(options: DrainManagerOptions): DrainManager {
     async cancel(id) {
       const d = drains.get(id);
       if (!d) throw new DrainError(`no drain ${id}`);
-      if (d.status.state !== "draining" && d.status.state !== "timed-out") throw new DrainError(`drain ${id} is ${d.status.state}: nothing to cancel`);
+      // Draining: stop and restore. Kept at weight 0 (drained, or timed out with connections left): restore.
+      if (d.status.state !== "draining" && d.status.state !== "timed-out" && d.status.state !== "drained") throw new DrainError(`drain ${id} is ${d.status.state}: nothing to cancel`);
       d.stop = true;
       await d.done;
       await withClient(async (c) => {

@@ -74,6 +74,10 @@ describe("drain", () => {
     const s = await drains.start({ ...INPUT, remove: false });
     await expect(drains.settled(s.id)).resolves.toMatchObject({ state: "drained" });
     expect(ipvs.dests[0]).toMatchObject({ address: "192.0.2.11", weight: 0 });
+    // Back in rotation with its weight from before; a second cancel has nothing left to do.
+    await expect(drains.cancel(s.id)).resolves.toMatchObject({ state: "cancelled" });
+    expect(ipvs.dests[0]).toMatchObject({ address: "192.0.2.11", weight: 3 });
+    await expect(drains.cancel(s.id)).rejects.toThrow(/is cancelled: nothing to cancel/);
   });
 
   it("times out with connections left: nothing is cut off, the weight stays 0; cancel then restores it", async () => {
