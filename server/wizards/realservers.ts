@@ -20,6 +20,8 @@
 // traffic verification fails, and rolls back, when they are not ready). If the web server itself goes away, every
 // part still ends by its own timer: the director's after confirmTimeoutSeconds, each real server's after that plus
 // RS_APPLY_ALLOWANCE_S (its timer starts before the director's apply and verification).
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+
 import type { AgentClient } from "@/server/agent/client";
 import type { AuditInput, AuditLog } from "@/server/audit/log";
 import type { RealServerRegistry } from "@/server/realservers/registry";
@@ -84,9 +86,36 @@ interface Change {
   /** The director's change id, once it started. */
   id: string | null;
   sides: RealServerSide[];
-  agent: AgentClient;
+  /** The director's agent client the watcher reads through (null: loaded from the store, until the next call). */
+  agent: AgentClient | null;
   /** Set once the real servers were confirmed or rolled back. */
   ended: boolean;
+}
+
+/** The open change's real-server transactions, kept so that a web server restarted between apply and confirm
+ *  still confirms or undoes them (without it, the real servers would roll back under a committed director). */
+export interface SidesStore {
+  load(): { id: string; sides: RealServerSide[] } | null;
+  save(change: { id: string; sides: RealServerSide[] } | null): void;
+}
+
+/** A SidesStore in one JSON file (0600, replaced by rename); a file that cannot be read is no open change. */
+export function fileSidesStore(path: string): SidesStore {
+  return {
+    load() {
+      try {
+        const kept = JSON.parse(readFileSync(path, "utf8")) as { id?: unknown; sides?: unknown };
+        return typeof kept.id === "string" && Array.isArray(kept.sides) ? { id: kept.id, sides: kept.sides as RealServerSide[] } : null;
+      } catch {
+        return null;
+      }
+    },
+    save(change) {
+      if (!change) return rmSync(path, { force: true });
+      writeFileSync(`${path}.tmp`, JSON.stringify(change), { mode: 0o600 });
+      renameSync(`${path}.tmp`, path);
+    },
+  };
 }
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -95,6 +124,8 @@ const ENDED_BADLY = new Set(["rolled-back", "refused"]);
 export interface RealServerSidesOptions {
   /** How often the watcher reads the director's status while a change is open. */
   watchMs?: number;
+  /** Where the open change is kept across web server restarts. */
+  store?: SidesStore;
   /** What the watcher did by itself (undid the real servers), for the audit log. */
   onAutoRollback?: (change: { id: string | null; sides: RealServerSide[]; reason: string }) => void;
   log?: (line: string) => void;
@@ -109,7 +140,10 @@ export class RealServerSides {
   constructor(
     private readonly registry: () => RealServerRegistry,
     private readonly options: RealServerSidesOptions = {},
-  ) {}
+  ) {
+    const kept = options.store?.load();
+    if (kept) this.change = { id: kept.id, sides: kept.sides, agent: null, ended: false };
+  }
 
   /** Which real servers of a plan have an agent to apply their steps (the rest: the script). */
   sidesOf(plan: readonly RealServerStepsPlan[]): RealServerSide[] {
@@ -170,6 +204,7 @@ export class RealServerSides {
       }
       change.id = status.id;
       this.change = change;
+      this.persist();
       this.watch();
       return { ...status, realServers: sides };
     });
@@ -182,6 +217,7 @@ export class RealServerSides {
     return this.serial(async () => {
       const change = this.change;
       if (!change || change.id === null || change.id !== status.id) return { ...status, realServers: [] };
+      this.adopt(change, agent);
       if (!change.ended && ENDED_BADLY.has(status.phase)) await this.undo(change, `the director's change was ${status.phase}`);
       return { ...status, realServers: change.sides };
     });
@@ -191,6 +227,7 @@ export class RealServerSides {
   async confirm(agent: AgentClient, id: string): Promise<SiteWizardStatus> {
     return this.serial(async () => {
       const change = this.change?.id === id && !this.change.ended ? this.change : null;
+      if (change) this.adopt(change, agent);
       const held = change?.sides.filter((s) => s.state === "pending" && s.transaction) ?? [];
       for (const side of held) {
         let why: string | null = null;
@@ -236,6 +273,7 @@ export class RealServerSides {
         }
       }
       if (change) change.ended = true;
+      this.persist();
       return { ...status, realServers: change?.sides ?? [] };
     });
   }
@@ -273,7 +311,25 @@ export class RealServerSides {
         side.error = `could not ask its agent to roll back (${message(e)}): it rolls back by itself when its timer runs out or it starts again`;
       }
     }
+    this.persist();
     if (any && change.id !== null) this.options.onAutoRollback?.({ id: change.id, sides: change.sides, reason });
+  }
+
+  /** Writes the open change (or that there is none) to the store. */
+  private persist(): void {
+    const c = this.change;
+    try {
+      this.options.store?.save(c && !c.ended && c.id !== null ? { id: c.id, sides: c.sides } : null);
+    } catch (e) {
+      this.options.log?.(`wizard: could not keep the real servers' change on disk: ${message(e)}`);
+    }
+  }
+
+  /** A change loaded from the store gets the agent client of the first call that finds it, and the watcher. */
+  private adopt(change: Change, agent: AgentClient): void {
+    if (change.agent) return;
+    change.agent = agent;
+    if (!change.ended) this.watch();
   }
 
   /** While a change is open, follows the director's status so a rollback there undoes the real servers. */
@@ -282,7 +338,7 @@ export class RealServerSides {
     let lastError = "";
     this.watcher = setInterval(() => {
       const change = this.change;
-      if (!change || change.ended) {
+      if (!change || change.ended || !change.agent) {
         clearInterval(this.watcher!);
         this.watcher = null;
         return;
@@ -332,8 +388,9 @@ export function sidesText(sides: readonly RealServerSide[]): string {
 const globalForSides = globalThis as unknown as { lvsdashRealServerSides?: RealServerSides };
 
 /** The process's coordinator, over the process's registry of paired agents; what it undoes alone is audited. */
-export function sharedRealServerSides(registry: () => RealServerRegistry, audit: () => AuditLog): RealServerSides {
+export function sharedRealServerSides(registry: () => RealServerRegistry, audit: () => AuditLog, store?: SidesStore): RealServerSides {
   globalForSides.lvsdashRealServerSides ??= new RealServerSides(registry, {
+    ...(store ? { store } : {}),
     onAutoRollback: (change) => {
       try {
         audit().record(autoRollbackEntry(change));

@@ -4,7 +4,7 @@
 // first, director last), the undo of every real server when one of them fails, when the director refuses, when
 // the director's change ends rolled back (by the watcher, with an audit entry), and a confirm that checks every
 // real server first. The real kernels are in test/kernel/wizard.test.ts.
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -23,7 +23,7 @@ import { RS_OPS } from "@/server/rsagent/protocol";
 import type { WizardStatus } from "@/server/wizards/apply";
 import { parseWizardInput, type WizardInput } from "@/server/wizards/input";
 import { planWizard } from "@/server/wizards/plan";
-import { RealServerSides, RS_APPLY_ALLOWANCE_S, autoRollbackEntry } from "@/server/wizards/realservers";
+import { fileSidesStore, RealServerSides, RS_APPLY_ALLOWANCE_S, autoRollbackEntry } from "@/server/wizards/realservers";
 import type { DirectorState } from "@/server/wizards/state";
 
 import { drRealServer, FakeHost, type HostState } from "../rsagent/fake-host";
@@ -255,6 +255,29 @@ describe("a wizard change with paired real-server agents", () => {
     expect(back.phase).toBe("rolled-back");
     expect(back.realServers.map((s) => s.state)).toEqual(["rolled-back", "rolled-back", "manual"]);
     for (const rs of servers) expect(rs.host.snapshot()).toEqual(rs.bare);
+  });
+
+  it("a web server restarted before the confirmation still confirms the real servers (the change kept in its store)", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "wizard-sides-")), "wizard-realservers.json");
+    const before = new RealServerSides(() => registry, { store: fileSidesStore(path) });
+    const started = await before.apply(director.client, input, plan, director.start);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    director.status = { ...director.status, phase: "awaiting-confirm" };
+    const after = new RealServerSides(() => registry, { store: fileSidesStore(path) });
+    expect((await after.status(director.client)).realServers.map((r) => r.state)).toEqual(["pending", "pending", "manual"]);
+    const done = await after.confirm(director.client, started.id!);
+    expect(done.realServers.map((r) => r.state)).toEqual(["confirmed", "confirmed", "manual"]);
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it("a web server restarted after the director rolled back undoes the real servers on its first look", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "wizard-sides-")), "wizard-realservers.json");
+    await new RealServerSides(() => registry, { store: fileSidesStore(path) }).apply(director.client, input, plan, director.start);
+    director.status = { ...director.status, phase: "rolled-back", finishedAt: 2 };
+    const after = new RealServerSides(() => registry, { store: fileSidesStore(path) });
+    expect((await after.status(director.client)).realServers.map((r) => r.state)).toEqual(["rolled-back", "rolled-back", "manual"]);
+    for (const rs of servers) expect(rs.host.snapshot()).toEqual(rs.bare);
+    expect(existsSync(path)).toBe(false);
   });
 
   it("a second change waits while one is pending", async () => {

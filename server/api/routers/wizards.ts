@@ -5,13 +5,19 @@
 // (server/wizards/realservers.ts: applied before the director, confirmed and rolled back with it). Unconfirmed
 // changes are rolled back by each agent's own timer.
 // Reads: viewerProcedure; changes: adminProcedure (admins only, from the dashboard's own pages, audited).
+import { join } from "node:path";
+
 import { TRPCError } from "@trpc/server";
 
 import { adminProcedure, createTRPCRouter, viewerProcedure, type AuditNotes } from "@/server/api/trpc";
 import { authRuntime } from "@/server/auth/service";
+import { dataDir } from "@/server/history/store";
 import { sharedRealServerRegistry, type RealServerRegistry } from "@/server/realservers/registry";
 import { wizardApplyInput, wizardIdInput, wizardInput } from "@/server/wizards/protocol";
-import { RealServerApplyError, sharedRealServerSides, sidesText, type RealServerSides, type SiteWizardStatus } from "@/server/wizards/realservers";
+import { fileSidesStore, RealServerApplyError, sharedRealServerSides, sidesText, type RealServerSides, type SiteWizardStatus } from "@/server/wizards/realservers";
+
+/** The open change's real-server transactions, in the data directory (server/wizards/realservers.ts). */
+const SIDES_FILE = "wizard-realservers.json";
 
 /** The real servers' failures as a CONFLICT with their message; what they say goes into the audit entry. */
 async function site(notes: AuditNotes, run: () => Promise<SiteWizardStatus>): Promise<SiteWizardStatus> {
@@ -30,7 +36,7 @@ async function site(notes: AuditNotes, run: () => Promise<SiteWizardStatus>): Pr
 
 export function createWizardsRouter(
   registry: () => RealServerRegistry = sharedRealServerRegistry,
-  sides: () => RealServerSides = () => sharedRealServerSides(registry, () => authRuntime().audit),
+  sides: () => RealServerSides = () => sharedRealServerSides(registry, () => authRuntime().audit, fileSidesStore(join(dataDir(), SIDES_FILE))),
 ) {
   return createTRPCRouter({
     /** Problems with the input on this director (nothing changes). */
