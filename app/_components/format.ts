@@ -125,6 +125,14 @@ export function formatSeconds(s: number): string {
   return m % 60 === 0 ? `${h} h` : `${h} h ${m % 60} min`;
 }
 
+/** A date and time "2026-11-21 14:03" (with `seconds`: "14:03:07"), in the browser's time zone. */
+export function formatDateTime(ms: number, { seconds = false }: { seconds?: boolean } = {}): string {
+  const d = new Date(ms);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${seconds ? `${hm}:${pad(d.getSeconds())}` : hm}`;
+}
+
 /** A clock time "14:03:07" (24 h, the browser's time zone). */
 export function formatClock(t: number): string {
   return new Date(t).toLocaleTimeString("en-GB", { hour12: false });

@@ -5,17 +5,14 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tansta
 import { Fragment, useState, type FormEvent } from "react";
 
 import { Banner, ErrorBanner } from "@/app/_components/banner";
+import { formatDateTime } from "@/app/_components/format";
 import { useTRPC, type RouterInputs, type RouterOutputs } from "@/app/_trpc/react";
 
 const PAGE = 50;
 type Filters = Omit<RouterInputs["audit"]["list"], "offset" | "limit">;
 type Entry = RouterOutputs["audit"]["list"]["entries"][number];
 
-const time = (ms: number) => {
-  const d = new Date(ms);
-  const pad = (n: number) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-};
+const time = (ms: number) => formatDateTime(ms, { seconds: true });
 
 export function AuditView() {
   const trpc = useTRPC();

@@ -6,16 +6,12 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 
 import { Banner, ErrorBanner } from "@/app/_components/banner";
+import { formatDateTime } from "@/app/_components/format";
 import { useTRPC, type RouterOutputs } from "@/app/_trpc/react";
 
 type Paired = RouterOutputs["realServers"]["list"][number];
 
-const when = (ms: number | null) => {
-  if (ms === null) return "never";
-  const d = new Date(ms);
-  const pad = (n: number) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
-};
+const when = (ms: number | null) => (ms === null ? "never" : formatDateTime(ms));
 
 export function RealServersView() {
   const trpc = useTRPC();

@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 
 import {
+  formatDateTime,
   appendSparkPoints,
   flagLabels,
   formatBits,
@@ -92,5 +93,13 @@ describe("chart rows", () => {
     expect(rows[1]).toMatchObject({ active: 2, inactive: 11, conns: 0.5, inBits: 1600, outBits: 0, persistent: null });
     expect(rows[2]).toMatchObject({ active: null, conns: null, inBits: null });
     expect(rows[0]!.conns).toBeNull();
+  });
+});
+
+describe("formatDateTime", () => {
+  it("writes the local date and time, zero-padded, with seconds on request", () => {
+    const t = new Date(2026, 0, 5, 7, 3, 9).getTime();
+    expect(formatDateTime(t)).toBe("2026-01-05 07:03");
+    expect(formatDateTime(t, { seconds: true })).toBe("2026-01-05 07:03:09");
   });
 });
