@@ -69,7 +69,7 @@ export function LiveState({ conn, view, intervalS = 1 }: { conn: ConnectionState
   return (
     <>
       <div className="page-state">
-        <span className={`live live--${tone}`} data-testid="live-state" data-phase={phase}>
+        <span className={`live live--${tone}`} data-testid="live-state" data-phase={phase} data-t={view?.t ?? ""}>
           <span className="live__dot" aria-hidden="true" />
           {text[phase]}
         </span>

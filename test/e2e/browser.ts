@@ -74,6 +74,22 @@ async function oraclePost<T>(path: string, body: unknown, timeoutMs = 120_000): 
   return (await res.json()) as T;
 }
 
+/**
+ * Waits until a live page shows a sample pushed over its live stream: the page is live, and its sample time
+ * (the live pill's data-t) has moved past what it showed when it went live. What the server rendered before
+ * the browser hydrated (or the first query) can be seconds old in the lab; a pushed sample is at most one.
+ */
+export async function waitForPushedSample(page: Page): Promise<void> {
+  const pill = page.locator('[data-testid="live-state"][data-phase="live"]');
+  await pill.waitFor();
+  const t0 = Number((await pill.getAttribute("data-t")) || 0);
+  await page.waitForFunction(
+    (t) => Number(document.querySelector('[data-testid="live-state"][data-phase="live"]')?.getAttribute("data-t") || 0) > t,
+    t0,
+    { timeout: 30_000 },
+  );
+}
+
 /** A number cell's data-value (`data-metric` cells of the dashboard's tables); NaN when it has none. */
 export async function metric(scope: Locator, name: string): Promise<number> {
   const v = await scope.locator(`[data-metric="${name}"]`).first().getAttribute("data-value");

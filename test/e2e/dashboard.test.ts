@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { Locator } from "playwright-core";
 
-import { between, clientRequests, connCounts, dashboardUrl, ipvsadm, metric, newPage, openBrowser, restartWeb, runOnRealServer, screenshot, signIn } from "./browser";
+import { between, clientRequests, connCounts, dashboardUrl, ipvsadm, metric, newPage, openBrowser, restartWeb, runOnRealServer, screenshot, signIn, waitForPushedSample } from "./browser";
 
 const SERVICE = "TCP 192.0.2.100:80";
 const KEY = "tcp/192.0.2.100:80";
@@ -50,7 +50,7 @@ describe("overview", () => {
     await page.goto(dashboardUrl());
     const row = page.locator(`[data-testid="service-row"][data-key="${KEY}"]`);
     await row.waitFor();
-    await page.locator('[data-testid="live-state"][data-phase="live"]').waitFor();
+    await waitForPushedSample(page);
     const before = connCounts((await ipvsadm()).list, SERVICE);
     const shown = { active: await metric(row, "active"), inactive: await metric(row, "inactive") };
     const after = connCounts((await ipvsadm()).list, SERVICE);
@@ -77,6 +77,7 @@ describe("service page", () => {
   it("shows every real server with ipvsadm's weight and connection counts", async () => {
     await page.goto(SERVICE_URL());
     await page.locator('[data-testid="rs-row"]').first().waitFor();
+    await waitForPushedSample(page);
     const before = connCounts((await ipvsadm()).list, SERVICE);
     const shown = new Map<string, { weight: number; active: number; inactive: number }>();
     for (const rs of REAL_SERVERS) {
