@@ -4,7 +4,10 @@
 // own encoder and parsed from JSON text as the socket client does. Ticks advance a fake clock by 1 s, so a
 // 900-tick run is 15 minutes of history written in a few minutes.
 //
-//   npx tsx bench/dashboard/host.ts [--ticks 120] [--services 1000] [--reals 10] [--mem-every 60]
+//   npx tsx bench/dashboard/host.ts [--ticks 120] [--services 1000] [--reals 10] [--mem-every 60] [--pace 1000]
+//   --pace MS: start a tick every MS of wall time, as the web server does (default 0: back to back). The
+//   collector's choices depend on the pace: a sample that lives one second between ticks is not one that
+//   lives 40 ms, so memory figures meant to stand for the lab's 10-minute run need --pace 1000.
 //   NODE_OPTIONS=--cpu-prof npx tsx bench/dashboard/host.ts --ticks 60       (then bench/ipvs/profile-summary.ts)
 //
 // Prints the median per part (decode, step, history, push) and process.memoryUsage() every --mem-every ticks
@@ -27,6 +30,7 @@ const TICKS = arg("ticks", 120);
 const SERVICES = arg("services", 1000);
 const REALS = arg("reals", 10);
 const MEM_EVERY = arg("mem-every", 60);
+const PACE_MS = arg("pace", 0);
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -160,6 +164,7 @@ for (let i = 0; i < TICKS; i++) {
     alloc.step.push((bytes - phase.readB - phase.recordB - phase.pushB) / 2 ** 20);
   }
   clock += 1000 + ((i * 7) % 13) - 6;
+  if (PACE_MS > 0) await new Promise((r) => setTimeout(r, Math.max(0, PACE_MS - (performance.now() - t0))));
   if ((i + 1) % MEM_EVERY === 0) {
     // with --expose-gc: the live heap (after a full GC) rather than wherever the collector happens to be
     (globalThis as { gc?: () => void }).gc?.();

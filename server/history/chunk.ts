@@ -24,7 +24,7 @@ export class ChunkFormatError extends Error {
 }
 
 export class ChunkWriter {
-  private buf = new Uint8Array(64);
+  private buf: Uint8Array;
   private len = 0;
   private n = 0;
   private tPrev: number;
@@ -32,10 +32,13 @@ export class ChunkWriter {
   private readonly prev: Float64Array;
   private from: number;
 
+  /** `capacity`: the buffer's first size in bytes (it doubles when full). */
   constructor(
     readonly columns: number,
     start: number,
+    capacity = 64,
   ) {
+    this.buf = new Uint8Array(Math.max(16, capacity));
     this.from = start;
     this.tPrev = start;
     this.prev = new Float64Array(columns);

@@ -70,6 +70,11 @@ const ROLLUP_COLUMNS = RU_RMAX + RATES.length;
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const RAW_WINDOW = 60 * SECOND;
+// A head's buffer, sized for a whole window at about 2 bytes per value (raw: 60 samples) and 3 (rollup: 15
+// points of sums and maxima), so that 11,000 heads do not grow by doubling through their first window: the
+// store's memory is what it is from the first minute on (bench/dashboard). A busier series still grows its own.
+const RAW_HEAD_BYTES = 2048;
+const ROLLUP_HEAD_BYTES = 1024;
 const ROLLUP_WINDOW = 15 * MINUTE;
 /** Series ids fit in the low 20 bits of a row key. */
 const MAX_SERIES = 2 ** 20;
@@ -152,12 +157,14 @@ interface SeriesState {
   raw?: Head;
   /** The open minute: ROLLUP_COLUMNS accumulators. */
   minute?: { t: number; acc: Float64Array };
-  /** The last closed minute's and raw head's objects, reused for the next ones (see ChunkWriter.reset). */
+  /** The last closed minute's and written heads' objects, reused for the next ones (see ChunkWriter.reset). */
   spareMinute?: { t: number; acc: Float64Array };
   spareRaw?: ChunkWriter;
+  spareRollup?: ChunkWriter;
   rollup?: Head;
-  /** Complete rollup chunks not written yet (written with the next raw flush). */
-  pending: Head[];
+  /** Complete rollup chunks not written yet (written with the next raw flush), as their stored bytes: the
+   *  writer goes on with the next window at once (one rollup writer per series, not a second one a window). */
+  pending: { start: number; bytes: Uint8Array }[];
   rollupDirty: boolean;
   /** Stored chunks for the current windows may exist (after a restart): look before opening the first head. */
   resume: { raw: boolean; rollup: boolean };
@@ -309,6 +316,9 @@ export class HistoryStore {
     return i;
   }
 
+  /** Scratch rollup point for closeMinute(): ROLLUP_COLUMNS values, NaN for none. */
+  private readonly point = new Float64Array(ROLLUP_COLUMNS);
+
   /** Scratch row for sample(): RAW_COLUMNS values, NaN for none. */
   private readonly row = new Float64Array(RAW_COLUMNS);
 
@@ -392,11 +402,12 @@ export class HistoryStore {
 
   /** A new head for the window at `start`, continuing the stored chunk of that window if there is one. */
   private openHead(s: SeriesState, start: number, table: "raw" | "rollup"): Head {
-    let w = table === "raw" ? s.spareRaw : undefined;
+    let w = table === "raw" ? s.spareRaw : s.spareRollup;
     if (w) {
-      s.spareRaw = undefined;
+      if (table === "raw") s.spareRaw = undefined;
+      else s.spareRollup = undefined;
       w.reset(start);
-    } else w = new ChunkWriter(table === "raw" ? RAW_COLUMNS : ROLLUP_COLUMNS, start);
+    } else w = table === "raw" ? new ChunkWriter(RAW_COLUMNS, start, RAW_HEAD_BYTES) : new ChunkWriter(ROLLUP_COLUMNS, start, ROLLUP_HEAD_BYTES);
     if (s.resume[table]) {
       s.resume[table] = false;
       const row = (table === "raw" ? this.stmt.getRaw : this.stmt.getRollup).get(rowKey(start, s.id));
@@ -443,11 +454,13 @@ export class HistoryStore {
     const m = s.minute;
     if (!m) return;
     s.minute = undefined;
-    const point = Array.from(m.acc, (v) => (Number.isFinite(v) ? v : null));
+    const point = this.point;
+    for (let i = 0; i < ROLLUP_COLUMNS; i++) point[i] = Number.isFinite(m.acc[i]) ? m.acc[i]! : Number.NaN; // NaN: none
     s.spareMinute = m;
     const ws = windowStart(m.t, ROLLUP_WINDOW, rollupPhase(s.id));
     if (s.rollup && s.rollup.start !== ws) {
-      s.pending.push(s.rollup);
+      s.pending.push({ start: s.rollup.start, bytes: s.rollup.w.bytes() });
+      s.spareRollup = s.rollup.w;
       s.rollup = undefined;
     }
     s.rollup ??= this.openHead(s, ws, "rollup");
@@ -463,7 +476,7 @@ export class HistoryStore {
       s.spareRaw = s.raw.w;
     }
     s.raw = undefined;
-    for (const p of s.pending) this.stmt.putRollup.run(rowKey(p.start, s.id), p.w.bytes());
+    for (const p of s.pending) this.stmt.putRollup.run(rowKey(p.start, s.id), p.bytes);
     s.pending.length = 0;
     if (s.rollup && s.rollupDirty) this.stmt.putRollup.run(rowKey(s.rollup.start, s.id), s.rollup.w.bytes());
     s.rollupDirty = false;
@@ -568,11 +581,12 @@ export class HistoryStore {
 
   private *rollupChunks(id: number, s: SeriesState | undefined, from: number, to: number): Generator<DecodedChunk> {
     const phase = rollupPhase(id);
-    const inMemory = new Map<number, Head>();
-    for (const h of [...(s?.pending ?? []), ...(s?.rollup ? [s.rollup] : [])]) inMemory.set(h.start, h);
+    const inMemory = new Map<number, Uint8Array>();
+    for (const p of s?.pending ?? []) inMemory.set(p.start, p.bytes);
+    if (s?.rollup) inMemory.set(s.rollup.start, s.rollup.w.bytes());
     for (let ws = windowStart(from, ROLLUP_WINDOW, phase); ws <= to; ws += ROLLUP_WINDOW) {
       const h = inMemory.get(ws);
-      if (h) yield decodeChunk(h.w.bytes());
+      if (h) yield decodeChunk(h);
       else {
         const row = this.stmt.getRollup.get(rowKey(ws, id));
         if (row) yield decodeChunk(row.data);

@@ -9,7 +9,8 @@
 // [hi, lo] u32 words, exactly). Rates come from the 64-bit counter deltas between this snapshot and the previous one
 // (server/history/rates.ts, the same rule the history store applies), so they never spike or go negative:
 // a series that is new, re-added, reset (ipvsadm -Z, ip_vs reloaded) or silent for too long gets no rate (a
-// gap, `null`) for one tick, then starts again from its new baseline.
+// gap, `null`) for one tick, then starts again from its new baseline. A sample keeps its numbers as columns
+// and makes objects when a page reads it (LiveSample below).
 //
 // Two rates per series:
 //   rate    over the last interval (about 1 s): exact, what adds up to the counters' increase.
@@ -21,7 +22,7 @@
 import { destKey, seriesKey, serviceKey } from "@/server/history/keys";
 import { COUNTER_WORDS, DEFAULT_MAX_GAP_MS, counterBlockOf, increasesInto, type CounterBlock, type GapReason } from "@/server/history/rates";
 import type { ForwardMethod, IpvsInfo, Netmask, ServiceWithDestinations, SyncDaemon, Timeouts } from "@/server/ipvs/netlink/types";
-import { isFwmarkService } from "@/server/ipvs/netlink/types";
+import { destinationIdentity, isFwmarkService } from "@/server/ipvs/netlink/types";
 
 // ---------------------------------------------------------------------------------------------------------
 // 1. What a tick reads, and what it publishes
@@ -109,14 +110,41 @@ export interface LiveTotals extends Gauges {
   rate2s: Rates | null;
 }
 
+/**
+ * One tick, as the live pages read it. The numbers of a tick are kept in one typed array per sample, not as
+ * 11,000 objects: a sample lives a whole second (until the next tick), long enough for V8 to move objects of
+ * it to the old generation, whose garbage then grew the heap minute after minute (bench/dashboard). Objects
+ * are made when a page asks: `summaries()` for the overview, `service(key)` for one service's page;
+ * `services` (every service with its real servers) is made once, on first use.
+ */
 export interface LiveSample {
   /** Tick time, ms since the epoch. */
-  t: number;
+  readonly t: number;
   /** Counts ticks since the sampler started (a page tells a new sample from a repeated one). */
+  readonly seq: number;
+  /** Every service with its real servers (made on first use, then kept). */
+  readonly services: LiveService[];
+  /** Every service without its real servers (made per call). */
+  summaries(): Omit<LiveService, "destinations">[];
+  /** One service with its real servers, null when the table has none with `key` (made per call). */
+  service(key: string): LiveService | null;
+  /** The services' keys, in table order. */
+  serviceKeys(): readonly string[];
+  readonly totals: LiveTotals;
+  /** From the snapshot when it carries them (ipvs.snapshot does; ipvs.metrics does not). */
+  readonly info: IpvsInfo | null;
+  readonly timeouts: Timeouts | null;
+  readonly daemons: LiveDaemon[] | null;
+  /** The sample as plain data (what JSON.stringify writes; what tests compare). */
+  toJSON(): PlainSample;
+}
+
+/** A sample as plain data. */
+export interface PlainSample {
+  t: number;
   seq: number;
   services: LiveService[];
   totals: LiveTotals;
-  /** From the snapshot when it carries them (ipvs.snapshot does; ipvs.metrics does not). */
   info: IpvsInfo | null;
   timeouts: Timeouts | null;
   daemons: LiveDaemon[] | null;
@@ -129,7 +157,12 @@ export type LiveDaemon = Omit<SyncDaemon, "unknown">;
 // 2. State between ticks
 // ---------------------------------------------------------------------------------------------------------
 
-/** The series of one tick's snapshot, in its order (each service, then its real servers), with their keys. */
+/** What a service is, apart from its numbers: the same while the table is. */
+type ServiceIdentity = Omit<LiveService, keyof Gauges | keyof RateFields | "destinations">;
+type RealServerIdentity = Omit<LiveRealServer, keyof Gauges | keyof RateFields>;
+
+/** The series of one tick's snapshot, in its order (each service, then its real servers), with their keys
+ *  and what each is: made when the table changes, shared by every sample while it does not. */
 interface Layout {
   /** The counter block's layout when the source names it (ipvs.counters): the same layout, the same series. */
   layout: string | undefined;
@@ -138,12 +171,16 @@ interface Layout {
   destKeys: readonly string[];
   /** Per series, in counter-block order: seriesKey. */
   seriesKeys: readonly string[];
+  /** Per service: its identity, its series index, its real servers' identities (series own + 1 + j). */
+  services: readonly { identity: ServiceIdentity; series: number; destinations: readonly RealServerIdentity[] }[];
+  /** Service key -> index in `services`. */
+  byKey: ReadonlyMap<string, number>;
 }
 
 /**
  * What the next tick needs of this one, per series in this tick's order: its counters (the block this tick
  * read: the baseline of the next rate; width 0 = no reading) and its last interval's increases (for rate2s).
- * Typed arrays, not an object per series: nothing here is built per series per tick but the sample itself.
+ * Typed arrays, not an object per series: nothing is built per series per tick (the sample is columns too).
  */
 export interface SamplerState {
   seq: number;
@@ -181,12 +218,10 @@ const ratesOf = (inc: Float64Array, at: number, elapsedMs: number): Rates => ({
   outBytes: (inc[at + 4]! * 1000) / elapsedMs,
 });
 
-function addRates(a: Rates | null, b: Rates | null): Rates | null {
-  if (!b) return a;
-  if (!a) return { ...b };
-  for (const k of RATE_KEYS) a[k] += b[k];
-  return a;
-}
+/** Five rates as they stand at `at` of `v`. */
+const ratesAt = (v: Float64Array, at: number): Rates => ({ conns: v[at]!, inPkts: v[at + 1]!, outPkts: v[at + 2]!, inBytes: v[at + 3]!, outBytes: v[at + 4]! });
+
+const netmaskText = (n: Netmask | undefined): string => (!n ? "" : n.kind === "mask" ? n.mask : `/${n.prefix}`);
 
 /** The layout of `snap`: the previous one as it is when the source says the table did not change. */
 function layoutOf(prev: Layout | null, snap: SourceSnapshot, name: string | undefined): Layout {
@@ -194,20 +229,123 @@ function layoutOf(prev: Layout | null, snap: SourceSnapshot, name: string | unde
   const serviceKeys: string[] = [];
   const destKeys: string[] = [];
   const seriesKeys: string[] = [];
+  const services: Layout["services"][number][] = [];
+  const byKey = new Map<string, number>();
   for (const svc of snap.services) {
     const key = serviceKey(svc.service);
+    byKey.set(key, services.length);
+    const series = seriesKeys.length;
     serviceKeys.push(key);
     seriesKeys.push(key);
-    for (const d of svc.destinations) {
+    let weight = 0;
+    let up = 0;
+    const forward: ForwardMethod[] = [];
+    const destinations = svc.destinations.map((d): RealServerIdentity => {
       const dk = destKey(d);
       destKeys.push(dk);
       seriesKeys.push(seriesKey(key, dk));
-    }
+      weight += Math.max(d.weight, 0);
+      if (d.weight > 0) up++;
+      if (!forward.includes(d.forward)) forward.push(d.forward);
+      const id: RealServerIdentity = { key: dk, ...destinationIdentity(d) };
+      if (d.tunnel) id.tunnel = { type: d.tunnel.type, port: d.tunnel.port };
+      return id;
+    });
+    const s = svc.service;
+    const fwm = isFwmarkService(s);
+    const identity: ServiceIdentity = {
+      key,
+      family: s.family,
+      protocol: fwm ? "fwm" : s.protocol,
+      address: fwm ? null : s.address,
+      port: fwm ? null : s.port,
+      fwmark: fwm ? s.fwmark : null,
+      scheduler: svc.scheduler,
+      persistenceEngine: svc.persistenceEngine ?? null,
+      flags: { persistent: svc.flags.persistent, onePacket: svc.flags.onePacket, sched1: svc.flags.sched1, sched2: svc.flags.sched2, sched3: svc.flags.sched3 },
+      timeout: svc.timeout,
+      netmask: netmaskText(s.netmask),
+      forward: forward.sort(),
+      realServers: { up, total: destinations.length },
+      weight,
+    };
+    services.push({ identity, series, destinations });
   }
-  return { layout: name, serviceKeys, destKeys, seriesKeys };
+  return { layout: name, serviceKeys, destKeys, seriesKeys, services, byKey };
 }
 
-const netmaskText = (n: Netmask | undefined): string => (!n ? "" : n.kind === "mask" ? n.mask : `/${n.prefix}`);
+// The numbers of one tick, per series (counter-block order), in one Float64Array of COLUMNS each: the gauges,
+// the last interval's increases and its ms (NaN: no rate), the last two intervals' increases and their ms.
+const C_GAUGE = 0;
+const C_INC = 3;
+const C_MS = C_INC + 5;
+const C_INC2 = C_MS + 1;
+const C_MS2 = C_INC2 + 5;
+const COLUMNS = C_MS2 + 1;
+/** Why a series has no rate, by code (0: it has one). */
+const GAP_CODES: readonly (GapReason | undefined)[] = [undefined, "first", "clock", "stale", "reset"];
+
+class Sample implements LiveSample {
+  private all: LiveService[] | undefined;
+
+  constructor(
+    readonly t: number,
+    readonly seq: number,
+    private readonly layout: Layout,
+    /** COLUMNS numbers per series. */
+    private readonly num: Float64Array,
+    /** Per series: GAP_CODES index. */
+    private readonly gaps: Uint8Array,
+    readonly totals: LiveTotals,
+    readonly info: IpvsInfo | null,
+    readonly timeouts: Timeouts | null,
+    readonly daemons: LiveDaemon[] | null,
+  ) {}
+
+  get services(): LiveService[] {
+    return (this.all ??= this.layout.services.map((_, i) => this.at(i, true)));
+  }
+
+  summaries(): Omit<LiveService, "destinations">[] {
+    return this.layout.services.map((_, i) => this.at(i, false));
+  }
+
+  service(key: string): LiveService | null {
+    const i = this.layout.byKey.get(key);
+    return i === undefined ? null : this.at(i, true);
+  }
+
+  serviceKeys(): readonly string[] {
+    return this.layout.serviceKeys;
+  }
+
+  toJSON(): PlainSample {
+    return { t: this.t, seq: this.seq, services: this.services, totals: this.totals, info: this.info, timeouts: this.timeouts, daemons: this.daemons };
+  }
+
+  private at(i: number, withDestinations: true): LiveService;
+  private at(i: number, withDestinations: false): Omit<LiveService, "destinations">;
+  private at(i: number, withDestinations: boolean): LiveService | Omit<LiveService, "destinations"> {
+    const { identity, series, destinations } = this.layout.services[i]!;
+    const out = { ...identity, ...this.numbers(series) };
+    if (!withDestinations) return out;
+    return { ...out, destinations: destinations.map((d, j) => ({ ...d, ...this.numbers(series + 1 + j) })) };
+  }
+
+  /** Series `i`'s gauges and rates, as the pages read them. */
+  private numbers(i: number): Gauges & RateFields {
+    const v = this.num;
+    const at = i * COLUMNS;
+    const out: Gauges & RateFields = { active: v[at + C_GAUGE]!, inactive: v[at + C_GAUGE + 1]!, persistent: v[at + C_GAUGE + 2]!, rate: null, rate2s: null };
+    const gap = GAP_CODES[this.gaps[i]!];
+    if (gap) out.gap = gap;
+    else {
+      out.rate = ratesOf(v, at + C_INC, v[at + C_MS]!);
+      out.rate2s = ratesOf(v, at + C_INC2, v[at + C_MS2]!);
+    }
+    return out;
+  }
+}
 
 /**
  * Reads one snapshot taken at `t` (ms) against the state of the previous tick. A tick not later than the
@@ -239,16 +377,22 @@ export function step(
   const reuse = recycle && recycle !== prev && recycle.lastMs.length === n;
   const lastInc = reuse ? recycle.lastInc : new Float64Array(n * N);
   const lastMs = (reuse ? recycle.lastMs : new Float64Array(n)).fill(Number.NaN);
-  const sum = new Float64Array(N);
+  // The counters stay the baseline of the next tick's rates: copied into this state's own array (recycled
+  // too) rather than kept as the source's, which is a 110,000-number JS array at 1,000 x 10 and would live
+  // into the old generation every tick.
+  const words = reuse && recycle.counters && recycle.counters.words instanceof Float64Array && recycle.counters.words.length === counters.words.length ? recycle.counters.words : new Float64Array(counters.words.length);
+  for (let k = 0; k < words.length; k++) words[k] = counters.words[k]!;
+  const kept: CounterBlock = { words, widths: Uint8Array.from(counters.widths), ...(counters.layout === undefined ? {} : { layout: counters.layout }) };
 
-  // Written for 11,000 series a second: object literals of one fixed shape each (no spread copies), one pass
-  // over each service's real servers, the rate rule over the counter words (no bigint).
+  // The sample's numbers: one array for the tick (the sample keeps it; a page reads it for a second or so).
+  const num = new Float64Array(n * COLUMNS);
+  const gaps = new Uint8Array(n);
 
-  /** Rates of series `i` (counter-block order) into `out`; its increases into lastInc for the next tick. */
-  const rates = (i: number, out: RateFields): void => {
+  /** Rates of series `i` (counter-block order) into the sample's columns; its increases into lastInc. */
+  const rates = (i: number): void => {
     const width = counters.widths[i]!;
     if (width === 0) {
-      out.gap = "first";
+      gaps[i] = GAP_CODES.indexOf("first");
       return;
     }
     const p = prevIndex ? (prevIndex.get(layout.seriesKeys[i]!) ?? -1) : before ? i : -1;
@@ -258,106 +402,68 @@ export function step(
         ? "first"
         : increasesInto(prev.t, from.words, p * COUNTER_WORDS, from.widths[p]!, t, counters.words, i * COUNTER_WORDS, width, maxGapMs, lastInc, i * N);
     if (typeof r === "string") {
-      out.gap = r;
+      gaps[i] = GAP_CODES.indexOf(r);
       return;
     }
     lastMs[i] = r;
-    out.rate = ratesOf(lastInc, i * N, r);
-    // The previous tick's interval, when it had a rate, ends where this one starts (a gap leaves none).
+    const at = i * COLUMNS;
+    num[at + C_MS] = r;
+    for (let k = 0; k < N; k++) num[at + C_INC + k] = lastInc[i * N + k]!;
+    // Over the last two intervals: the previous tick's, when it had a rate, ends where this one starts (a gap
+    // leaves none); else over this one alone.
     const lastR = prev.lastMs[p]!;
-    if (Number.isNaN(lastR)) {
-      out.rate2s = out.rate;
-      return;
-    }
-    for (let k = 0; k < N; k++) sum[k] = lastInc[i * N + k]! + prev.lastInc[p * N + k]!;
-    out.rate2s = ratesOf(sum, 0, r + lastR);
+    const both = !Number.isNaN(lastR);
+    num[at + C_MS2] = both ? r + lastR : r;
+    for (let k = 0; k < N; k++) num[at + C_INC2 + k] = lastInc[i * N + k]! + (both ? prev.lastInc[p * N + k]! : 0);
   };
 
   const totals: LiveTotals = { services: 0, realServers: 0, realServersUp: 0, active: 0, inactive: 0, persistent: 0, rate: null, rate2s: null };
+  /** The totals' rates, summed over the services that have one: rate at 0, how many at N, rate2s at N + 1. */
+  const sum = new Float64Array(2 * (N + 1));
   let si = 0; // series index
-  let di = 0; // real server index
-  const services: LiveService[] = snap.services.map((svc, vi) => {
-    const key = layout.serviceKeys[vi]!;
+  snap.services.forEach((svc, vi) => {
     const own = si++;
     let active = 0;
     let inactive = 0;
     let persistent = 0;
-    let weight = 0;
-    let up = 0;
-    const forward: ForwardMethod[] = [];
-    const destinations: LiveRealServer[] = svc.destinations.map((d) => {
-      const live: LiveRealServer = {
-        key: layout.destKeys[di++]!,
-        address: d.address,
-        port: d.port,
-        family: d.family,
-        forward: d.forward,
-        weight: d.weight,
-        upperThreshold: d.upperThreshold,
-        lowerThreshold: d.lowerThreshold,
-        active: d.activeConns,
-        inactive: d.inactiveConns,
-        persistent: d.persistentConns,
-        rate: null,
-        rate2s: null,
-      };
-      if (d.tunnel) live.tunnel = { type: d.tunnel.type, port: d.tunnel.port };
-      rates(si++, live);
+    for (const d of svc.destinations) {
+      const at = si * COLUMNS;
+      num[at + C_GAUGE] = d.activeConns;
+      num[at + C_GAUGE + 1] = d.inactiveConns;
+      num[at + C_GAUGE + 2] = d.persistentConns;
+      rates(si++);
       active += d.activeConns;
       inactive += d.inactiveConns;
       persistent += d.persistentConns;
-      weight += Math.max(d.weight, 0);
-      if (d.weight > 0) up++;
-      if (!forward.includes(d.forward)) forward.push(d.forward);
-      return live;
-    });
-    const s = svc.service;
-    const fwm = isFwmarkService(s);
-    const live: LiveService = {
-      key,
-      family: s.family,
-      protocol: fwm ? "fwm" : s.protocol,
-      address: fwm ? null : s.address,
-      port: fwm ? null : s.port,
-      fwmark: fwm ? s.fwmark : null,
-      scheduler: svc.scheduler,
-      persistenceEngine: svc.persistenceEngine ?? null,
-      flags: { persistent: svc.flags.persistent, onePacket: svc.flags.onePacket, sched1: svc.flags.sched1, sched2: svc.flags.sched2, sched3: svc.flags.sched3 },
-      timeout: svc.timeout,
-      netmask: netmaskText(s.netmask),
-      forward: forward.sort(),
-      realServers: { up, total: destinations.length },
-      active,
-      inactive,
-      persistent,
-      weight,
-      destinations,
-      rate: null,
-      rate2s: null,
-    };
-    rates(own, live);
+    }
+    const at = own * COLUMNS;
+    num[at + C_GAUGE] = active;
+    num[at + C_GAUGE + 1] = inactive;
+    num[at + C_GAUGE + 2] = persistent;
+    rates(own);
+    const { realServers } = layout.services[vi]!.identity;
     totals.services++;
-    totals.realServers += live.realServers.total;
-    totals.realServersUp += live.realServers.up;
-    totals.active += live.active;
-    totals.inactive += live.inactive;
-    totals.persistent += live.persistent;
-    totals.rate = addRates(totals.rate, live.rate);
-    totals.rate2s = addRates(totals.rate2s, live.rate2s);
-    return live;
+    totals.realServers += realServers.total;
+    totals.realServersUp += realServers.up;
+    totals.active += active;
+    totals.inactive += inactive;
+    totals.persistent += persistent;
+    if (gaps[own] === 0) {
+      sum[N]! += 1;
+      for (let k = 0; k < N; k++) {
+        sum[k]! += (num[at + C_INC + k]! * 1000) / num[at + C_MS]!;
+        sum[N + 1 + k]! += (num[at + C_INC2 + k]! * 1000) / num[at + C_MS2]!;
+      }
+    }
   });
+  if (sum[N]! > 0) {
+    totals.rate = ratesAt(sum, 0);
+    totals.rate2s = ratesAt(sum, N + 1);
+  }
 
   const seq = prev.seq + 1;
   return {
-    state: { seq, t, layout, counters, lastInc, lastMs },
-    sample: {
-      t,
-      seq,
-      services,
-      totals,
-      info: snap.info ?? null,
-      timeouts: snap.timeouts ?? null,
-      daemons: snap.daemons ? snap.daemons.map(({ unknown: _unknown, ...d }) => d) : null,
-    },
+    state: { seq, t, layout, counters: kept, lastInc, lastMs },
+    sample: new Sample(t, seq, layout, num, gaps, totals, snap.info ?? null, snap.timeouts ?? null, snap.daemons ? snap.daemons.map(({ unknown: _unknown, ...d }) => d) : null),
   };
 }

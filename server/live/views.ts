@@ -56,7 +56,7 @@ export function overviewView(e: LiveEvent, describe: (error: unknown) => ErrorDe
   const { sample } = e;
   return {
     ...liveOf(e),
-    services: sample.services.map(({ destinations: _d, ...s }) => s),
+    services: sample.summaries(),
     totals: sample.totals,
     ipvsVersion: sample.info?.version ?? null,
     connTableSize: sample.info?.connTableSize ?? null,
@@ -68,7 +68,7 @@ export function serviceView(e: LiveEvent, key: string, describe: (error: unknown
   const { sample } = e;
   return {
     ...liveOf(e),
-    service: sample.services.find((s) => s.key === key) ?? null,
+    service: sample.service(key),
     timeouts: sample.timeouts ? timeoutsOf(sample.timeouts) : null,
   };
 }

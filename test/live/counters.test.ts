@@ -14,7 +14,7 @@ import { AGENT_OPS, decodeLine, encodeLine, type AgentExchange, type AgentReply 
 import { HistoryStore, type TickValues } from "@/server/history/store";
 import { snapshotFromJson, type SnapshotJson } from "@/server/ipvs/snapshot/json";
 import type { DirectorSnapshot } from "@/server/ipvs/snapshot/model";
-import { checkCounterWords, createCountersSource, encodeCountersFrame, putU64, type CountersFrame } from "@/server/live/counters";
+import { checkCounterWords, createCountersSource, encodeCountersFrame, putU64, type CountersFrame, type CountersTableCache } from "@/server/live/counters";
 import { initialState, step, type LiveSample, type SourceSnapshot } from "@/server/live/step";
 
 const recording = JSON.parse(readFileSync(new URL("../fixtures/live/dr-traffic.json", import.meta.url), "utf8")) as {
@@ -50,12 +50,13 @@ function agentOver(snapshots: readonly DirectorSnapshot[]) {
   const frames: CountersFrame[] = [];
   const sentTables: (string | null)[] = [];
   let next = 0;
+  const cache: CountersTableCache = { last: null }; // as the agent keeps it
   const dispatch = createOpDispatcher(
     { "ipvs.counters": AGENT_OPS["ipvs.counters"] },
     {
       "ipvs.counters": async (input) => {
         sentTables.push(input.table);
-        const frame = encodeCountersFrame(snapshots[next++]!, input.table);
+        const frame = encodeCountersFrame(snapshots[next++]!, input.table, 0, cache);
         frames.push(frame);
         return { available: true as const, frame };
       },
@@ -81,6 +82,9 @@ function replay(snaps: readonly SourceSnapshot[]): LiveSample[] {
     return out.sample;
   });
 }
+
+/** The samples as plain data (what the pages read), to compare two replays. */
+const plain = (samples: readonly LiveSample[]) => samples.map((s) => s.toJSON());
 
 /** Every counter of every series raised by `n` (a director whose counters passed 2^53 long ago). */
 function shifted(snap: DirectorSnapshot, n: bigint): DirectorSnapshot {
@@ -117,17 +121,32 @@ async function readAll(snaps: readonly DirectorSnapshot[]) {
   for (let i = 0; i < snaps.length; i++) {
     const r = await read();
     if (!r.available) throw new Error(r.reason);
-    out.push(r.snapshot);
+    // Each snapshot as it was when read: the next read refills the same objects (createCountersSource).
+    out.push(structuredClone(r.snapshot));
   }
   return { ...fake, snapshots: out };
 }
 
 describe(`ipvs.counters over ${reads.length} recorded ticks of the real kernel`, () => {
+  it("a read of the same table refills the last read's objects with the new frame's connection counts", async () => {
+    const fake = agentOver(reads.map((r) => r.snapshot));
+    const read = createCountersSource(fake.agent);
+    const a = await read();
+    const first = a.available ? structuredClone(a.snapshot.services) : [];
+    const b = await read();
+    if (!a.available || !b.available) throw new Error("not available");
+    expect(b.snapshot.services).toBe(a.snapshot.services);
+    const want = reads[1]!.snapshot.services.map((s) => s.destinations.map((d) => [d.activeConns, d.inactiveConns, d.persistentConns]));
+    expect(b.snapshot.services.map((s) => s.destinations.map((d) => [d.activeConns, d.inactiveConns, d.persistentConns]))).toEqual(want);
+    // the recording's counts move between these reads, so the check above is not of unchanged objects
+    expect(first.map((s) => s.destinations.map((d) => [d.activeConns, d.inactiveConns, d.persistentConns]))).not.toEqual(want);
+  });
+
   it("the sampler's samples are identical to those from ipvs.snapshot", async () => {
     const { snapshots } = await readAll(reads.map((r) => r.snapshot));
     const old = replay(reads.map((r) => r.snapshot));
     const compact = replay(snapshots);
-    expect(compact).toEqual(old);
+    expect(plain(compact)).toEqual(plain(old));
     // and they have rates: the comparison is not between two empty lists
     expect(compact.filter((s) => s.totals.rate !== null).length).toBeGreaterThan(reads.length / 2);
   });
@@ -136,8 +155,8 @@ describe(`ipvs.counters over ${reads.length} recorded ticks of the real kernel`,
     for (const base of [2n ** 53n - 5n, 2n ** 64n - 1_000_000n]) {
       const big = reads.map((r) => shifted(r.snapshot, base));
       const { snapshots, lines } = await readAll(big);
-      expect(replay(snapshots)).toEqual(replay(big));
-      expect(replay(snapshots)).toEqual(replay(reads.map((r) => r.snapshot)));
+      expect(plain(replay(snapshots))).toEqual(plain(replay(big)));
+      expect(plain(replay(snapshots))).toEqual(plain(replay(reads.map((r) => r.snapshot))));
       expect(lines.join("")).not.toContain("$bigint");
       // and the history store stores the same values from the words as from the bigints
       expectSameHistory(big, snapshots);
@@ -166,6 +185,37 @@ describe(`ipvs.counters over ${reads.length} recorded ticks of the real kernel`,
     // each request names the version of the table the web holds
     expect(sentTables[0]).toBeNull();
     frames.slice(0, -1).forEach((f, i) => expect(sentTables[i + 1]).toBe(f.version));
+  });
+
+  it("the agent's table cache gives the version a fresh hash gives, and sees every change to the table", () => {
+    const cache: CountersTableCache = { last: null };
+    const versions = reads.map((r) => encodeCountersFrame(r.snapshot, null, 0, cache).version);
+    expect(versions).toEqual(reads.map((r) => encodeCountersFrame(r.snapshot, null).version));
+    // the table, without the removed real server, then the same table again once it is back
+    expect(new Set(versions).size).toBe(2);
+    expect(versions.filter((v, i) => i > 0 && v !== versions[i - 1])).toHaveLength(2);
+    const base = reads[0]!.snapshot;
+    const svc = base.services[0]!;
+    const d = svc.destinations[0]!;
+    const changes: [string, DirectorSnapshot][] = [
+      ["weight", { ...base, services: [{ ...svc, destinations: [{ ...d, weight: d.weight + 1 }, ...svc.destinations.slice(1)] }] }],
+      ["upper threshold", { ...base, services: [{ ...svc, destinations: [{ ...d, upperThreshold: 7 }, ...svc.destinations.slice(1)] }] }],
+      ["tunnel", { ...base, services: [{ ...svc, destinations: [{ ...d, tunnel: { type: "gue", port: 6080, csum: false, remcsum: false, rawFlags: 0 } }, ...svc.destinations.slice(1)] }] }],
+      ["scheduler", { ...base, services: [{ ...svc, scheduler: "lc" }] }],
+      ["flags", { ...base, services: [{ ...svc, flags: { ...svc.flags, persistent: !svc.flags.persistent } }] }],
+      ["timeouts", { ...base, timeouts: { ...base.timeouts, tcp: 901 } }],
+      ["sync daemon", { ...base, daemons: [{ state: "master", mcastInterface: "eth0", syncId: 3, unknown: [] } as never] }],
+    ];
+    for (const [what, changed] of changes) {
+      const c: CountersTableCache = { last: null };
+      const first = encodeCountersFrame(base, null, 0, c).version;
+      const after = encodeCountersFrame(changed, first, 0, c);
+      expect(after.version, what).not.toBe(first);
+      expect(after.version, what).toBe(encodeCountersFrame(changed, null).version);
+      expect(after.table, what).not.toBeNull();
+      // and back: the cache now holds the changed table
+      expect(encodeCountersFrame(base, after.version, 0, c).version, what).toBe(first);
+    }
   });
 
   it("is much smaller on the wire than ipvs.snapshot, and needs no bigint tags", async () => {

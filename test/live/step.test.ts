@@ -108,9 +108,24 @@ describe(`step over ${recording.reads.length} recorded ticks (Linux ${recording.
     const before = text(a.state);
     const b1 = step(a.state, reads[1]!.snapshot, reads[1]!.t);
     const b2 = step(a.state, reads[1]!.snapshot, reads[1]!.t);
-    expect(b1.sample).toEqual(b2.sample);
+    expect(b1.sample.toJSON()).toEqual(b2.sample.toJSON());
     expect(text(a.state)).toBe(before);
     expect(before).toContain(reads[0]!.snapshot.services[0]!.destinations[0]!.address);
+  });
+
+  it("a sample's overview rows and one service's page are its services, made on demand", () => {
+    for (const sample of samples) {
+      const all = sample.services;
+      expect(sample.serviceKeys()).toEqual(all.map((s) => s.key));
+      expect(sample.summaries()).toEqual(all.map(({ destinations: _d, ...rest }) => rest));
+      for (const svc of all) expect(sample.service(svc.key)).toEqual(svc);
+      expect(sample.service("tcp/203.0.113.9:1")).toBeNull();
+      // what JSON.stringify writes is what the sample reads as
+      expect(JSON.parse(JSON.stringify(sample))).toEqual(JSON.parse(JSON.stringify(sample.toJSON())));
+      expect(sample.toJSON().services).toBe(all);
+    }
+    // with real numbers in them: rates on most ticks
+    expect(samples.filter((s) => s.summaries()[0]!.rate !== null).length).toBeGreaterThan(samples.length / 2);
   });
 
   it("recycling the state from two ticks back (as the sampler does) gives the same samples", () => {
@@ -122,7 +137,7 @@ describe(`step over ${recording.reads.length} recorded ticks (Linux ${recording.
       state = out.state;
       return out.sample;
     });
-    expect(recycled).toEqual(samples);
+    expect(recycled.map((s) => s.toJSON())).toEqual(samples.map((s) => s.toJSON()));
     // and the arrays were taken over: the state holds the ones of the state two ticks before
     const a = step(initialState(), reads[0]!.snapshot, reads[0]!.t);
     const b = step(a.state, reads[1]!.snapshot, reads[1]!.t);

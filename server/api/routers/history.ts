@@ -53,7 +53,7 @@ export const historyRouter = createTRPCRouter({
   sparklines: viewerProcedure.query(({ ctx }) => {
     const h = store(ctx.agent);
     const latest = sharedLive(ctx.agent).sampler.latest();
-    const keys = latest?.kind === "sample" ? latest.sample.services.map((s) => s.key) : [];
+    const keys = latest?.kind === "sample" ? [...latest.sample.serviceKeys()] : [];
     const to = Date.now();
     const out: Record<string, { t: number[]; conns: (number | null)[] }> = {};
     for (const key of keys) {

@@ -4,7 +4,7 @@
 // Order: real servers and services that go away first, then edits of services, new services with their real
 // servers, edits and additions of real servers, timeouts, daemons. Undoing runs the inverses backwards.
 import { serviceRule, serviceSwitch } from "@/server/ipvs/netlink/save";
-import type { Destination, DestinationConfig, Service, ServiceConfig, ServiceExtended, ServiceWithDestinations, SyncDaemon, SyncDaemonConfig, Timeouts } from "@/server/ipvs/netlink/types";
+import { destinationIdentity, type Destination, type DestinationConfig, type Service, type ServiceConfig, type ServiceExtended, type ServiceWithDestinations, type SyncDaemon, type SyncDaemonConfig, type Timeouts } from "@/server/ipvs/netlink/types";
 import { describeChange, destRuleWithThresholds, diffSnapshots, type SnapshotChange } from "@/server/ipvs/snapshot/diff";
 import { serviceKey, type TableState } from "@/server/ipvs/snapshot/model";
 
@@ -148,15 +148,7 @@ export function serviceConfig(s: ServiceExtended): ServiceConfig {
 }
 
 export function destConfig(d: Destination): DestinationConfig {
-  const cfg: DestinationConfig = {
-    address: d.address,
-    port: d.port,
-    family: d.family,
-    forward: d.forward,
-    weight: d.weight,
-    upperThreshold: d.upperThreshold,
-    lowerThreshold: d.lowerThreshold,
-  };
+  const cfg: DestinationConfig = destinationIdentity(d);
   if (d.forward === "tunnel" && d.tunnel) cfg.tunnel = { type: d.tunnel.type, port: d.tunnel.port, csum: d.tunnel.csum, remcsum: d.tunnel.remcsum };
   return cfg;
 }

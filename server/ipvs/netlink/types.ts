@@ -129,6 +129,20 @@ export interface Destination {
   unknown: RawAttr[];
 }
 
+/** A real server's identity and settings, without its numbers (connections, stats) or tunnel details. */
+export type DestinationIdentity = Pick<Destination, "address" | "port" | "family" | "forward" | "weight" | "upperThreshold" | "lowerThreshold">;
+
+/** The DestinationIdentity fields of `d`, as a new object of one shape. */
+export const destinationIdentity = (d: DestinationIdentity): DestinationIdentity => ({
+  address: d.address,
+  port: d.port,
+  family: d.family,
+  forward: d.forward,
+  weight: d.weight,
+  upperThreshold: d.upperThreshold,
+  lowerThreshold: d.lowerThreshold,
+});
+
 export type SyncState = "master" | "backup";
 
 /** What NEW_DAEMON sends (and what a rules file's --start-daemon says). */
