@@ -126,6 +126,27 @@ describe("HistoryStore", () => {
     h.close();
   });
 
+  it("answers every minute while 15-minute rollup windows turn over (one writer per series, reused), and after a restart", () => {
+    const dir = tempDir();
+    const h = HistoryStore.open(dir);
+    const minutes = 40;
+    // rs1's active connections are the minute's number: each minute's mean says which minute it is
+    for (let i = 0; i < minutes * 60; i++) {
+      const minute = Math.floor(i / 60);
+      h.record(T0 + i * 1000, table(i, i, minute));
+      // one second into each minute: the minute before has just closed
+      if (i % 60 === 1) {
+        const q = h.query(RS1, "active", T0, T0 + i * 1000, 60_000);
+        expect(q.resolution).toBe("1m");
+        expect(q.avg.active, `at minute ${minute}`).toEqual(Array.from({ length: minute + 1 }, (_, m) => m));
+      }
+    }
+    h.close();
+    const again = HistoryStore.open(dir);
+    expect(again.query(RS1, "active", T0, T0 + minutes * 60_000 - 1, 60_000).avg.active).toEqual(Array.from({ length: minutes }, (_, m) => m));
+    again.close();
+  });
+
   it("keeps history across a restart, and continues the open chunk it was in", () => {
     const dir = tempDir();
     let h = HistoryStore.open(dir);
