@@ -327,9 +327,8 @@ class Sample implements LiveSample {
   private at(i: number, withDestinations: false): Omit<LiveService, "destinations">;
   private at(i: number, withDestinations: boolean): LiveService | Omit<LiveService, "destinations"> {
     const { identity, series, destinations } = this.layout.services[i]!;
-    const out = { ...identity, ...this.numbers(series) };
-    if (!withDestinations) return out;
-    return { ...out, destinations: destinations.map((d, j) => ({ ...d, ...this.numbers(series + 1 + j) })) };
+    if (!withDestinations) return { ...identity, ...this.numbers(series) };
+    return { ...identity, ...this.numbers(series), destinations: destinations.map((d, j) => ({ ...d, ...this.numbers(series + 1 + j) })) };
   }
 
   /** Series `i`'s gauges and rates, as the pages read them. */
