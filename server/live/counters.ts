@@ -32,7 +32,7 @@ import { createHash } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 
 import type { AgentClient } from "@/server/agent/client";
-import { destinationIdentity, type Destination, type IpvsInfo, type ServiceWithDestinations, type Stats, type SyncDaemon, type Timeouts } from "@/server/ipvs/netlink/types";
+import { destinationIdentity, sameDestinationIdentity, type Destination, type IpvsInfo, type ServiceWithDestinations, type Stats, type SyncDaemon, type Timeouts } from "@/server/ipvs/netlink/types";
 import type { IpvsClient } from "@/server/ipvs/netlink/client";
 import { readIpvsSnapshotData } from "@/server/ipvs/snapshot/agent";
 
@@ -131,18 +131,7 @@ function sameTable(table: CountersTable, snap: SnapshotOfTable): boolean {
     for (let j = 0; j < svc.destinations.length; j++) {
       const x = had.destinations[j]!;
       const d = svc.destinations[j]!;
-      if (
-        x.address !== d.address ||
-        x.port !== d.port ||
-        x.family !== d.family ||
-        x.forward !== d.forward ||
-        x.weight !== d.weight ||
-        x.upperThreshold !== d.upperThreshold ||
-        x.lowerThreshold !== d.lowerThreshold ||
-        !isDeepStrictEqual(x.tunnel, d.tunnel)
-      ) {
-        return false;
-      }
+      if (!sameDestinationIdentity(x, d) || !isDeepStrictEqual(x.tunnel, d.tunnel)) return false;
     }
     const { destinations: _hd, ...hadIdentity } = had;
     const { stats: _s, unknown: _u, destinations: _d, ...identity } = svc;
@@ -247,6 +236,7 @@ export function decodeCountersFrame(table: CountersTable, frame: CountersFrame, 
   const counters: CounterBlock = { words: checkCounterWords(frame.counters), widths, layout: frame.version };
   const c = frame.conns;
   let di = 0;
+  let services: ServiceWithDestinations[];
   if (into && into.length === table.services.length) {
     // The same table as the last frame's: its objects again, with this frame's connection counts.
     for (const svc of into) {
@@ -257,19 +247,18 @@ export function decodeCountersFrame(table: CountersTable, frame: CountersFrame, 
         di += 3;
       }
     }
+    services = into;
+  } else {
+    services = table.services.map((svc): ServiceWithDestinations => {
+      const destinations = svc.destinations.map((d): Destination => {
+        const out: Destination = { ...destinationIdentity(d), activeConns: c[di]!, inactiveConns: c[di + 1]!, persistentConns: c[di + 2]!, unknown: [] };
+        di += 3;
+        if (d.tunnel) out.tunnel = d.tunnel;
+        return out;
+      });
+      return { ...svc, unknown: [], destinations };
+    });
   }
-  const services =
-    into && into.length === table.services.length
-      ? into
-      : table.services.map((svc): ServiceWithDestinations => {
-          const destinations = svc.destinations.map((d): Destination => {
-            const out: Destination = { ...destinationIdentity(d), activeConns: c[di]!, inactiveConns: c[di + 1]!, persistentConns: c[di + 2]!, unknown: [] };
-            di += 3;
-            if (d.tunnel) out.tunnel = d.tunnel;
-            return out;
-          });
-          return { ...svc, unknown: [], destinations };
-        });
   return {
     services,
     counters,

@@ -167,8 +167,6 @@ interface Layout {
   /** The counter block's layout when the source names it (ipvs.counters): the same layout, the same series. */
   layout: string | undefined;
   serviceKeys: readonly string[];
-  /** Per real server, in order: destKey. */
-  destKeys: readonly string[];
   /** Per series, in counter-block order: seriesKey. */
   seriesKeys: readonly string[];
   /** Per service: its identity, its series index, its real servers' identities (series own + 1 + j). */
@@ -227,7 +225,6 @@ const netmaskText = (n: Netmask | undefined): string => (!n ? "" : n.kind === "m
 function layoutOf(prev: Layout | null, snap: SourceSnapshot, name: string | undefined): Layout {
   if (prev && name !== undefined && prev.layout === name) return prev;
   const serviceKeys: string[] = [];
-  const destKeys: string[] = [];
   const seriesKeys: string[] = [];
   const services: Layout["services"][number][] = [];
   const byKey = new Map<string, number>();
@@ -242,7 +239,6 @@ function layoutOf(prev: Layout | null, snap: SourceSnapshot, name: string | unde
     const forward: ForwardMethod[] = [];
     const destinations = svc.destinations.map((d): RealServerIdentity => {
       const dk = destKey(d);
-      destKeys.push(dk);
       seriesKeys.push(seriesKey(key, dk));
       weight += Math.max(d.weight, 0);
       if (d.weight > 0) up++;
@@ -271,7 +267,7 @@ function layoutOf(prev: Layout | null, snap: SourceSnapshot, name: string | unde
     };
     services.push({ identity, series, destinations });
   }
-  return { layout: name, serviceKeys, destKeys, seriesKeys, services, byKey };
+  return { layout: name, serviceKeys, seriesKeys, services, byKey };
 }
 
 // The numbers of one tick, per series (counter-block order), in one Float64Array of COLUMNS each: the gauges,

@@ -143,6 +143,16 @@ export const destinationIdentity = (d: DestinationIdentity): DestinationIdentity
   lowerThreshold: d.lowerThreshold,
 });
 
+/** True when `a` and `b` have the same DestinationIdentity fields. */
+export const sameDestinationIdentity = (a: DestinationIdentity, b: DestinationIdentity): boolean =>
+  a.address === b.address &&
+  a.port === b.port &&
+  a.family === b.family &&
+  a.forward === b.forward &&
+  a.weight === b.weight &&
+  a.upperThreshold === b.upperThreshold &&
+  a.lowerThreshold === b.lowerThreshold;
+
 export type SyncState = "master" | "backup";
 
 /** What NEW_DAEMON sends (and what a rules file's --start-daemon says). */
