@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { HistoryStore } from "@/server/history/store";
-import { createCountersSource, encodeCountersFrame } from "@/server/live/counters";
+import { createCountersSource, encodeCountersFrame, wordsFromBase64, wordsToBase64 } from "@/server/live/counters";
 import { LiveSampler } from "@/server/live/sampler";
 import { overviewView, serviceView } from "@/server/live/views";
 import { trafficTable } from "@/test/history/helpers";
@@ -56,8 +56,8 @@ const first = encodeCountersFrame(
 );
 const SERIES = SERVICES * (REALS + 1);
 const values = new Float64Array(SERIES * 5);
-const counters = new Array<number>(SERIES * 10).fill(0);
-const conns = [...first.conns];
+const counters = new Uint32Array(SERIES * 10);
+const conns = wordsFromBase64(first.conns, SERVICES * REALS * 3, "conns");
 let seed = 12345;
 const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
 /** The next reply's JSON text, made before the tick (not timed), as the agent would send it. */
@@ -83,7 +83,7 @@ const prepare = (known: string | null) => {
     counters[2 * i] = hi;
     counters[2 * i + 1] = values[i]! - hi * 2 ** 32;
   }
-  const frame = { ...first, takenAt: clock, table: known === first.version ? null : first.table, counters, conns };
+  const frame = { ...first, takenAt: clock, table: known === first.version ? null : first.table, counters: wordsToBase64(counters), conns: wordsToBase64(conns) };
   replyText = JSON.stringify({ available: true, frame });
 };
 const phase = { callMs: 0, readMs: 0, recordMs: 0, pushMs: 0, callB: 0, readB: 0, recordB: 0, pushB: 0 };

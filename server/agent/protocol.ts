@@ -97,8 +97,8 @@ export const AGENT_OPS = {
   /** The live sampler's read, every second (server/live/counters.ts has the shape): the same netlink snapshot as
    *  ipvs.snapshot, as { available: true, frame: { takenAt, version, table | null, counters, conns, narrow,
    *  missing } }: the table (services, real servers, weights, flags, info, timeouts, daemons) only when its
-   *  version (a hash) is not `table`, the one the caller holds; the u64 counters as [hi, lo] u32 number pairs in
-   *  flat arrays, so that the reply needs no bigint tags. */
+   *  version (a hash) is not `table`, the one the caller holds; the u64 counters as [hi, lo] u32 words and the
+   *  connection counts as u32s, each block one base64 string, so that the reply needs no bigint tags. */
   "ipvs.counters": op<IpvsCountersData>()({
     input: z.object({ table: z.string().max(64).nullable().default(null) }).strict(),
     timeoutMs: 30_000,
@@ -262,11 +262,11 @@ export function encodeLine(message: RequestEnvelope | ReplyEnvelope): string {
   )}\n`;
 }
 
-/** Parses one line (without its "\n"); throws SyntaxError when it is not JSON. A line without the text "bigint"
- *  has no tagged value (JSON.stringify never escapes ASCII letters), so it is parsed without the reviver, which
- *  costs a call per value: ipvs.counters' replies (a few hundred thousand numbers) take that path. */
+/** Parses one line (without its "\n"); throws SyntaxError when it is not JSON. A line without the text
+ *  "$bigint" in quotes has no tagged value (JSON.stringify escapes neither "$" nor letters), so it is parsed
+ *  without the reviver, which costs a call per value. (Not the bare word: ipvs.counters' base64 could hold it.) */
 export function decodeLine(line: string): unknown {
-  if (!line.includes("bigint")) return JSON.parse(line);
+  if (!line.includes('"$bigint"')) return JSON.parse(line);
   return JSON.parse(line, (_key, value: unknown) => {
     if (value !== null && typeof value === "object" && !Array.isArray(value)) {
       const keys = Object.keys(value);

@@ -323,22 +323,27 @@ class Sample implements LiveSample {
   private at(i: number, withDestinations: false): Omit<LiveService, "destinations">;
   private at(i: number, withDestinations: boolean): LiveService | Omit<LiveService, "destinations"> {
     const { identity, series, destinations } = this.layout.services[i]!;
-    if (!withDestinations) return { ...identity, ...this.numbers(series) };
-    return { ...identity, ...this.numbers(series), destinations: destinations.map((d, j) => ({ ...d, ...this.numbers(series + 1 + j) })) };
+    const out = this.withNumbers(identity, series);
+    if (withDestinations) (out as LiveService).destinations = destinations.map((d, j) => this.withNumbers(d, series + 1 + j));
+    return out;
   }
 
-  /** Series `i`'s gauges and rates, as the pages read them. */
-  private numbers(i: number): Gauges & RateFields {
+  /**
+   * `identity` with series `i`'s gauges and rates, as the pages read them: one literal, the numbers first and the
+   * identity spread after. (V8 gives every object a map of its own when a spread comes first and properties
+   * follow, or are added later: the page's JSON.stringify of 1,000 such objects then runs megamorphic, and
+   * building them took 10 ms instead of 0.5.)
+   */
+  private withNumbers<T extends object>(identity: T, i: number): T & Gauges & RateFields {
     const v = this.num;
     const at = i * COLUMNS;
-    const out: Gauges & RateFields = { active: v[at + C_GAUGE]!, inactive: v[at + C_GAUGE + 1]!, persistent: v[at + C_GAUGE + 2]!, rate: null, rate2s: null };
+    const active = v[at + C_GAUGE]!;
+    const inactive = v[at + C_GAUGE + 1]!;
+    const persistent = v[at + C_GAUGE + 2]!;
     const gap = GAP_CODES[this.gaps[i]!];
-    if (gap) out.gap = gap;
-    else {
-      out.rate = ratesOf(v, at + C_INC, v[at + C_MS]!);
-      out.rate2s = ratesOf(v, at + C_INC2, v[at + C_MS2]!);
-    }
-    return out;
+    return gap
+      ? { active, inactive, persistent, rate: null, rate2s: null, gap, ...identity }
+      : { active, inactive, persistent, rate: ratesOf(v, at + C_INC, v[at + C_MS]!), rate2s: ratesOf(v, at + C_INC2, v[at + C_MS2]!), ...identity };
   }
 }
 

@@ -14,7 +14,7 @@ import { AGENT_OPS, decodeLine, encodeLine, type AgentExchange, type AgentReply 
 import { HistoryStore, type TickValues } from "@/server/history/store";
 import { snapshotFromJson, type SnapshotJson } from "@/server/ipvs/snapshot/json";
 import type { DirectorSnapshot } from "@/server/ipvs/snapshot/model";
-import { checkCounterWords, createCountersSource, encodeCountersFrame, putU64, type CountersFrame, type CountersTableCache } from "@/server/live/counters";
+import { createCountersSource, encodeCountersFrame, putU64, wordsFromBase64, wordsToBase64, type CountersAgentState, type CountersFrame } from "@/server/live/counters";
 import { initialState, step, type LiveSample, type SourceSnapshot } from "@/server/live/step";
 
 const recording = JSON.parse(readFileSync(new URL("../fixtures/live/dr-traffic.json", import.meta.url), "utf8")) as {
@@ -30,18 +30,28 @@ const EDGES = [0n, 1n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n - 1n, 2n ** 53n, 2n 
 
 describe("u64 as [hi, lo]", () => {
   it.each(EDGES.map((v) => [v.toString(), v] as const))("%s round-trips exactly, through the JSON wire too", (_s, v) => {
-    const words: number[] = [];
+    const words = new Uint32Array(2);
     putU64(words, 0, v);
-    expect(words.every((w) => Number.isInteger(w) && w >= 0 && w < 2 ** 32)).toBe(true);
     expect((BigInt(words[0]!) << 32n) + BigInt(words[1]!)).toBe(v);
-    const back = checkCounterWords(overTheWire(words));
+    const back = wordsFromBase64(overTheWire(wordsToBase64(words)), 2, "counters");
     expect((BigInt(back[0]!) << 32n) + BigInt(back[1]!)).toBe(v);
   });
 
-  it("refuses what is not a u64 on the way out, and what is not two u32 numbers on the way in", () => {
+  it("refuses what is not a u64 on the way out", () => {
     expect(() => putU64([], 0, -1n)).toThrow(RangeError);
     expect(() => putU64([], 0, 2n ** 64n)).toThrow(RangeError);
-    for (const bad of [[0, 2 ** 32], [2 ** 32, 0], [-1, 0], [0, 1.5], ["0", 1], [0], [0, null], [0, Number.NaN]]) expect(() => checkCounterWords(bad), JSON.stringify(bad)).toThrow(TypeError);
+  });
+
+  it("refuses a block that is not base64 of exactly the words the table needs, and reuses the buffer it is given", () => {
+    const text = wordsToBase64(Uint32Array.of(1, 2, 3, 4));
+    expect(Array.from(wordsFromBase64(text, 4, "counters"))).toEqual([1, 2, 3, 4]);
+    for (const [bad, n] of [[text, 3], [text, 5], [text.slice(0, -4), 4], [`${text}AAAA`, 4], ["", 1], [[1, 2, 3, 4], 4], [null, 4], [1234, 1]] as const) {
+      expect(() => wordsFromBase64(bad, n, "counters"), `${JSON.stringify(bad)} as ${n} words`).toThrow(TypeError);
+    }
+    const reuse = new Uint32Array(4);
+    expect(wordsFromBase64(text, 4, "counters", reuse)).toBe(reuse);
+    expect(Array.from(reuse)).toEqual([1, 2, 3, 4]);
+    expect(wordsFromBase64(text, 4, "counters", new Uint32Array(3))).toHaveLength(4);
   });
 });
 
@@ -50,7 +60,7 @@ function agentOver(snapshots: readonly DirectorSnapshot[]) {
   const frames: CountersFrame[] = [];
   const sentTables: (string | null)[] = [];
   let next = 0;
-  const cache: CountersTableCache = { last: null }; // as the agent keeps it
+  const cache: CountersAgentState = { last: null }; // as the agent keeps it
   const dispatch = createOpDispatcher(
     { "ipvs.counters": AGENT_OPS["ipvs.counters"] },
     {
@@ -188,7 +198,7 @@ describe(`ipvs.counters over ${reads.length} recorded ticks of the real kernel`,
   });
 
   it("the agent's table cache gives the version a fresh hash gives, and sees every change to the table", () => {
-    const cache: CountersTableCache = { last: null };
+    const cache: CountersAgentState = { last: null };
     const versions = reads.map((r) => encodeCountersFrame(r.snapshot, null, 0, cache).version);
     expect(versions).toEqual(reads.map((r) => encodeCountersFrame(r.snapshot, null).version));
     // the table, without the removed real server, then the same table again once it is back
@@ -203,11 +213,20 @@ describe(`ipvs.counters over ${reads.length} recorded ticks of the real kernel`,
       ["tunnel", { ...base, services: [{ ...svc, destinations: [{ ...d, tunnel: { type: "gue", port: 6080, csum: false, remcsum: false, rawFlags: 0 } }, ...svc.destinations.slice(1)] }] }],
       ["scheduler", { ...base, services: [{ ...svc, scheduler: "lc" }] }],
       ["flags", { ...base, services: [{ ...svc, flags: { ...svc.flags, persistent: !svc.flags.persistent } }] }],
+      ["raw flags", { ...base, services: [{ ...svc, flags: { ...svc.flags, raw: svc.flags.raw ^ 0x10 } }] }],
+      ["persistence timeout", { ...base, services: [{ ...svc, timeout: svc.timeout + 60 }] }],
+      ["persistence engine", { ...base, services: [{ ...svc, persistenceEngine: "sip" }] }],
+      ["netmask", { ...base, services: [{ ...svc, service: { ...svc.service, netmask: { kind: "mask", mask: "255.255.255.0" } } }] }],
+      ["service port", { ...base, services: [{ ...svc, service: { ...svc.service, port: 8080 } as never }] }],
+      ["service as a fwmark", { ...base, services: [{ ...svc, service: { family: "inet", fwmark: 7, netmask: svc.service.netmask } }] }],
+      ["forwarding method", { ...base, services: [{ ...svc, destinations: [{ ...d, forward: d.forward === "masq" ? "route" : "masq" }, ...svc.destinations.slice(1)] }] }],
+      ["real server address", { ...base, services: [{ ...svc, destinations: [{ ...d, address: "203.0.113.250" }, ...svc.destinations.slice(1)] }] }],
+      ["tunnel port", { ...base, services: [{ ...svc, destinations: [{ ...d, tunnel: { type: "gue", port: 6081, csum: false, remcsum: false, rawFlags: 0 } }, ...svc.destinations.slice(1)] }] }],
       ["timeouts", { ...base, timeouts: { ...base.timeouts, tcp: 901 } }],
       ["sync daemon", { ...base, daemons: [{ state: "master", mcastInterface: "eth0", syncId: 3, unknown: [] } as never] }],
     ];
     for (const [what, changed] of changes) {
-      const c: CountersTableCache = { last: null };
+      const c: CountersAgentState = { last: null };
       const first = encodeCountersFrame(base, null, 0, c).version;
       const after = encodeCountersFrame(changed, first, 0, c);
       expect(after.version, what).not.toBe(first);

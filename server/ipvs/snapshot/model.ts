@@ -10,7 +10,7 @@
 // TableState is the configuration part (no info, no time): what a rules file can say and what apply writes.
 import type { IpvsClient } from "@/server/ipvs/netlink/client";
 import { encodeInetAddr } from "@/server/ipvs/netlink/addr";
-import { compareRealServers, compareServiceKeys } from "@/server/ipvs/rules/emit";
+import { compareRealServerOrder, compareServiceOrder, realServerOrderKey, serviceOrderKey } from "@/server/ipvs/rules/emit";
 import {
   isFwmarkService,
   type Destination,
@@ -48,14 +48,15 @@ export async function readSnapshot(client: IpvsClient, now: () => number = Date.
 }
 
 /** The table in ipvsadm's order (a copy; destinations sorted inside each service), by the comparisons of the
- *  ipvsadm-save emitter (libipvs ipvs_cmp_services / ipvs_cmp_dests). */
+ *  ipvsadm-save emitter (libipvs ipvs_cmp_services / ipvs_cmp_dests), each entry's order key made once. */
 export function sortTable(services: readonly ServiceWithDestinations[]): ServiceWithDestinations[] {
-  const keyed = services.map((s) => ({ s, key: keyFromService(s.service) }));
-  keyed.sort((a, b) => compareServiceKeys(a.key, b.key));
-  return keyed.map(({ s }) => {
-    const dests = s.destinations.map((d) => ({ d, r: { family: d.family === "inet" ? (4 as const) : (6 as const), address: d.address, port: d.port } }));
-    dests.sort((a, b) => compareRealServers(a.r, b.r));
-    return { ...s, destinations: dests.map(({ d }) => d) };
+  const keyed = services.map((s) => ({ s, key: serviceOrderKey(keyFromService(s.service)) }));
+  keyed.sort((a, b) => compareServiceOrder(a.key, b.key));
+  return keyed.map(({ s: { destinations, ...service } }) => {
+    const dests = destinations.map((d) => ({ d, key: realServerOrderKey({ family: d.family === "inet" ? 4 : 6, address: d.address, port: d.port }) }));
+    dests.sort((a, b) => compareRealServerOrder(a.key, b.key));
+    // the property first, then the spread (`{ ...s, destinations }` gives every object a V8 map of its own)
+    return { destinations: dests.map(({ d }) => d), ...service };
   });
 }
 
