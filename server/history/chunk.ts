@@ -32,13 +32,15 @@ export class ChunkWriter {
   private readonly prev: Float64Array;
   private from: number;
 
-  /** `capacity`: the buffer's first size in bytes (it doubles when full). */
+  /** `capacity`: the buffer's first size in bytes (it doubles when full), or the buffer itself (a view of a
+   *  slab the caller carves many writers' buffers from). */
   constructor(
     readonly columns: number,
     start: number,
-    capacity = 64,
+    capacity: number | Uint8Array = 64,
   ) {
-    this.buf = new Uint8Array(Math.max(16, capacity));
+    this.buf = typeof capacity === "number" ? new Uint8Array(Math.max(16, capacity)) : capacity;
+    if (this.buf.length < 16) throw new RangeError(`a chunk buffer of ${this.buf.length} bytes: at least 16`);
     this.from = start;
     this.tPrev = start;
     this.prev = new Float64Array(columns);
@@ -179,4 +181,29 @@ function pushVarint(out: number[], x: number): void {
     x = Math.floor(x / 128);
   }
   out.push(x);
+}/**
+ * Fixed-size buffers carved out of one allocation per `count`: a store's 11,000 series each keep a raw and a
+ * rollup head buffer (2 KiB, 1 KiB) for as long as the series lives, and as 22,000 small allocations of their own
+ * they cost the dashboard tens of MB of RSS in allocator overhead and fragmentation (bench/dashboard/host.ts).
+ * A buffer outlives its series inside its slab (at most `count` - 1 neighbours' worth): series are rarely
+ * forgotten.
+ */
+export class BufferSlab {
+  private bytes = new Uint8Array(0);
+  private used = 0;
+
+  constructor(
+    readonly size: number,
+    readonly count = 256,
+  ) {}
+
+  next(): Uint8Array {
+    if (this.used + this.size > this.bytes.length) {
+      this.bytes = new Uint8Array(this.size * this.count);
+      this.used = 0;
+    }
+    return this.bytes.subarray(this.used, (this.used += this.size));
+  }
 }
+
+

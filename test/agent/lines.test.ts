@@ -18,6 +18,18 @@ describe("createLineSplitter", () => {
     });
   });
 
+  it("gathers long lines over many chunks one after another (the buffer it keeps for the next line)", () => {
+    const a = "a".repeat(10_000);
+    const b = `${"b".repeat(20_000)}é`;
+    const text = Buffer.from(`${a}\n${b}\nshort\n${a}\n`);
+    const chunks: string[] = [];
+    const lines: string[] = [];
+    const splitter = createLineSplitter(64_000, (l) => lines.push(l), () => chunks.push("overflow"));
+    for (let at = 0; at < text.length; at += 777) splitter.push(text.subarray(at, at + 777));
+    expect(lines).toEqual([a, b, "short", a]);
+    expect(chunks).toEqual([]);
+  });
+
   it("keeps a multi-byte character that arrives in two chunks", () => {
     const bytes = Buffer.from("é\n");
     const lines: string[] = [];

@@ -1,7 +1,7 @@
 // chunk.ts: the head chunk's encoding round-trips every value it accepts, and stays small.
 import { describe, expect, it } from "vitest";
 
-import { ChunkFormatError, ChunkWriter, decodeChunk } from "@/server/history/chunk";
+import { BufferSlab, ChunkFormatError, ChunkWriter, decodeChunk } from "@/server/history/chunk";
 
 describe("ChunkWriter / decodeChunk", () => {
   it("round-trips times, gaps (null), negatives and values up to 2^50", () => {
@@ -34,6 +34,18 @@ describe("ChunkWriter / decodeChunk", () => {
     expect(used.count).toBe(2);
     expect(used.bytes()).toEqual(fresh.bytes());
     expect(decodeChunk(used.bytes())).toEqual({ start: 60_000, t: [60_500, 61_500], cols: [[3, 4], [null, 5], [9, 9]] });
+  });
+
+  it("writers on buffers of one slab write what writers of their own would, past their buffer too, without touching a neighbour's", () => {
+    const slab = new BufferSlab(32, 4);
+    const onSlab = [0, 1, 2, 3, 4].map(() => new ChunkWriter(3, 0, slab.next()));
+    const own = [0, 1, 2, 3, 4].map(() => new ChunkWriter(3, 0, 32));
+    for (let i = 0; i < 40; i++) {
+      // writer 1 outgrows its 32 bytes at once; the others stay inside theirs for a while
+      for (const [k, w] of [...onSlab.entries(), ...own.entries()]) if (k === 1 || i < 3) w.append(i * 1000, [k * 1000 + i * 13, i % 3 ? null : -i, 2 ** 40 + k]);
+    }
+    onSlab.forEach((w, k) => expect(w.bytes(), `writer ${k}`).toEqual(own[k]!.bytes()));
+    expect(() => new ChunkWriter(3, 0, new Uint8Array(8))).toThrow(RangeError);
   });
 
   it("takes about one byte per value for 1 s ticks with jitter and steady values", () => {
