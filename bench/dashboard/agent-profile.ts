@@ -44,12 +44,12 @@ for (let i = 0; i <= RUNS; i++) {
   const tEnc = performance.now() - t0;
   version = frame.version;
   t0 = performance.now();
-  const line = encodeLine({ id: 1, ok: true, result: { available: true, frame } } as never);
+  const line = encodeLine({ id: 1, ok: true, output: { available: true, frame } });
   const tLine = performance.now() - t0;
   t0 = performance.now();
   const c0 = cpu();
   const r = await readIpvsCountersData(openIpvsSnapshotClient, version);
-  if (r.available) encodeLine({ id: 1, ok: true, result: r } as never);
+  if (r.available) encodeLine({ id: 1, ok: true, output: r });
   const tOp = performance.now() - t0;
   const opCpu = cpu() - c0;
   const ipv = runTool(["ipvsadm", "-Ln", "--stats"]);
@@ -74,7 +74,7 @@ await session.post("Profiler.setSamplingInterval", { interval: 500 });
 await session.post("Profiler.start");
 for (let i = 0; i < RUNS; i++) {
   const r = await readIpvsCountersData(openIpvsSnapshotClient, version);
-  if (r.available) encodeLine({ id: 1, ok: true, result: r } as never);
+  if (r.available) encodeLine({ id: 1, ok: true, output: r });
 }
 const { profile } = await session.post("Profiler.stop");
 const file = join(ARTIFACTS, "agent-counters.cpuprofile");

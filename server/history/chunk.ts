@@ -181,7 +181,9 @@ function pushVarint(out: number[], x: number): void {
     x = Math.floor(x / 128);
   }
   out.push(x);
-}/**
+}
+
+/**
  * Fixed-size buffers carved out of one allocation per `count`: a store's 11,000 series each keep a raw and a
  * rollup head buffer (2 KiB, 1 KiB) for as long as the series lives, and as 22,000 small allocations of their own
  * they cost the dashboard tens of MB of RSS in allocator overhead and fragmentation (bench/dashboard/host.ts).
@@ -205,5 +207,3 @@ export class BufferSlab {
     return this.bytes.subarray(this.used, (this.used += this.size));
   }
 }
-
-
