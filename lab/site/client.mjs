@@ -3,7 +3,8 @@
 //
 // Protocol: one JSON object per line on stdin, one JSON answer per line on stdout.
 //   {"id":1,"op":"batch","host":"192.0.2.100","port":80,"path":"/","count":30,"timeoutMs":1000}
-//     -> {"id":1,"results":[{"ok":true,"body":"rs1","ms":12} | {"ok":false,"error":"timeout","ms":1000}, ...]}
+//     -> {"id":1,"results":[{"ok":true,"body":"rs1","at":1795312897898,"ms":12} | {"ok":false,"error":"timeout",...}, ...]}
+//        (at: when the request started, epoch ms; ms: how long it took)
 //     count requests, one after the other, each an HTTP/1.0 GET on a new TCP connection.
 //   {"id":2,"op":"start","host":...,"port":...,"path":...,"timeoutMs":...,"intervalMs":100}
 //     -> {"id":2,"started":true}       steady traffic (one request every intervalMs) until "stop"
@@ -22,8 +23,10 @@ function get(host, port, path, timeoutMs) {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      // the local port: which IPVS connection entry the request used (read before destroy() forgets it)
+      const localPort = sock.localPort;
       sock.destroy();
-      resolve({ ...r, ms: Date.now() - t0 });
+      resolve({ ...r, localPort, at: t0, ms: Date.now() - t0 });
     };
     const sock = net.connect({ host, port });
     const timer = setTimeout(() => finish({ ok: false, error: "timeout" }), timeoutMs);

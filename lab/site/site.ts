@@ -43,6 +43,11 @@ export interface Response {
   /** The page: the real server's name (path "/") or "<name> <peer address>" (path "/cgi-bin/peer"). */
   body?: string;
   error?: string;
+  /** The client's source port, where the socket had one. */
+  localPort?: number;
+  /** When the request started (epoch ms, the guest's clock: the same as the tests'). */
+  at: number;
+  /** How long it took, to the answer or the failure. */
   ms: number;
 }
 

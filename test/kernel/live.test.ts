@@ -13,7 +13,7 @@ import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import type { Site } from "@/lab/site/site";
+import type { RequestResult, Site } from "@/lab/site/site";
 import type { AgentClient } from "@/server/agent/client";
 import { destKey, seriesKey, serviceKey } from "@/server/history/keys";
 import { HistoryStore } from "@/server/history/store";
@@ -77,9 +77,12 @@ describe("the live sampler on a real IPVS director", () => {
     const goneRip = `${gone!.realServer!.rip}:${gone!.realServer!.port}`;
     const marks: Record<string, number> = {};
 
+    // when `ipvsadm -d` ran (epoch ms, the clock the client's requests are timed with)
+    const removal = { start: Number.NaN, end: Number.NaN };
     const traffic = await site.startTraffic({ intervalMs: 100 });
     sampler.start();
     let last: LiveSample;
+    let result: RequestResult | undefined;
     try {
       last = await nextSample(events, 0);
       for (let i = 0; i < 10; i++) last = await nextSample(events, last.seq);
@@ -87,7 +90,9 @@ describe("the live sampler on a real IPVS director", () => {
       await site.ipvsadm(["-Z"]);
       marks.zeroedAfterSeq = last.seq;
       for (let i = 0; i < 4; i++) last = await nextSample(events, last.seq);
+      removal.start = Date.now();
       await site.ipvsadm(["-d", "-t", `${site.vip}:${site.vipPort}`, "-r", goneRip]);
+      removal.end = Date.now();
       marks.removedAfterSeq = last.seq;
       for (let i = 0; i < 2; i++) last = await nextSample(events, last.seq);
       await site.ipvsadm(["-a", "-t", `${site.vip}:${site.vipPort}`, "-r", goneRip, "-g", "-w", String(gone!.realServer!.weight)]);
@@ -95,9 +100,20 @@ describe("the live sampler on a real IPVS director", () => {
       for (let i = 0; i < 5; i++) last = await nextSample(events, last.seq);
     } finally {
       await sampler.stop();
-      const result = await traffic.stop();
-      expect(result.failureReasons).toEqual({});
+      result = await traffic.stop();
     }
+    // Steady traffic throughout, but for one thing the kernel does: a request in flight when its real server is
+    // removed is lost. IPVS keeps that connection's entry pointing at the removed server and, with
+    // net.ipv4.vs.expire_nodest_conn=0 (the default), silently drops its next packets: the client times out.
+    // Seen in the lab (10 removals under back-to-back requests: 2 lost, each started while ipvsadm -d ran, its
+    // /proc/net/ip_vs_conn entry still on the removed server). So: at most the one request in flight at that
+    // moment (the client sends one at a time), and nothing else.
+    const lost = result.responses.filter((r) => !r.ok);
+    const inFlightAtRemoval = (r: (typeof lost)[number]) => r.at <= removal.end && r.at + r.ms >= removal.start;
+    const described = JSON.stringify({ removal, lost });
+    expect(lost.filter((r) => !inFlightAtRemoval(r)), described).toEqual([]);
+    expect(lost.length, described).toBeLessThanOrEqual(1);
+    expect(lost.every((r) => r.error === "timeout"), described).toBe(true);
 
     const samples = events.flatMap((e) => (e.kind === "sample" ? [e.sample] : []));
     // the recording first, so that a failing run still leaves what it saw
