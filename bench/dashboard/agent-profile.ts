@@ -12,14 +12,11 @@ import { encodeLine } from "@/server/agent/protocol";
 
 import { median, runTool } from "../ipvs/measure";
 import { servicesRules } from "../ipvs/tables";
+import { numberOption } from "../options";
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const SERVICES = arg("services", 1000);
-const REALS = arg("reals", 10);
-const RUNS = arg("runs", 15);
+const SERVICES = numberOption("services", 1000);
+const REALS = numberOption("reals", 10);
+const RUNS = numberOption("runs", 15);
 const ARTIFACTS = process.env.LAB_ARTIFACTS ?? "/tmp/bench-dashboard";
 mkdirSync(ARTIFACTS, { recursive: true });
 

@@ -22,20 +22,15 @@ import { LiveSampler } from "@/server/live/sampler";
 import { overviewView, serviceView } from "@/server/live/views";
 import { trafficTable } from "@/test/history/helpers";
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const TICKS = arg("ticks", 120);
-const SERVICES = arg("services", 1000);
-const REALS = arg("reals", 10);
-const MEM_EVERY = arg("mem-every", 60);
-const PACE_MS = arg("pace", 0);
+import { median } from "../ipvs/measure";
+import { numberOption } from "../options";
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2 : Number.NaN;
-};
+const TICKS = numberOption("ticks", 120);
+const SERVICES = numberOption("services", 1000);
+const REALS = numberOption("reals", 10);
+const MEM_EVERY = numberOption("mem-every", 60);
+const PACE_MS = numberOption("pace", 0);
+
 const mb = (b: number) => (b / 2 ** 20).toFixed(0);
 const fileMb = (p: string) => {
   try {

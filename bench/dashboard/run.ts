@@ -28,19 +28,16 @@ import { trafficTable } from "@/test/history/helpers";
 
 import { fmtMs, machine, median, ratio, runTool } from "../ipvs/measure";
 import { servicesRules } from "../ipvs/tables";
+import { numberOption } from "../options";
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const skipArg = process.argv.indexOf("--skip");
 const skip = new Set(skipArg >= 0 ? (process.argv[skipArg + 1] ?? "").split(",") : []);
-const SERVICES = arg("services", 1000);
-const REALS = arg("reals", 10);
-const RUNS = arg("runs", 15);
-const DURATION_S = arg("duration", 600);
+const SERVICES = numberOption("services", 1000);
+const REALS = numberOption("reals", 10);
+const RUNS = numberOption("runs", 15);
+const DURATION_S = numberOption("duration", 600);
 /** Reads through the previous op (ipvs.snapshot), timed against ipvsadm, for comparison (default none). */
-const OLD_READS = arg("old-reads", 0);
+const OLD_READS = numberOption("old-reads", 0);
 const DAY = 86_400_000;
 
 const log = (s: string) => console.log(s);
@@ -80,7 +77,7 @@ function startAgent(socket: string): Promise<ChildProcess> {
  *  the 1-minute rollups matter to a 7-day query), ending 15 minutes ago. A tick a minute would fill every
  *  rollup point but takes about 400 s in the emulated guest; every 5 minutes, a rollup chunk holds 3 points
  *  instead of 15, so the query decodes less than on a fully written week (bench/history measures that one). */
-const BACKFILL_STEP_MS = arg("backfill-step", 300) * 1000;
+const BACKFILL_STEP_MS = numberOption("backfill-step", 300) * 1000;
 function backfillWeek(dir: string, now: number): string {
   const store = HistoryStore.open(dir, { maxGapMs: 2 * BACKFILL_STEP_MS });
   const table = trafficTable(1, REALS, 7);

@@ -16,13 +16,10 @@ import { decodeDest, decodeNest, decodeService, encodeService, serviceKeyFromRep
 import { IPVS_CMD, IPVS_CMD_ATTR, IPVS_GENL_NAME, IPVS_GENL_VERSION } from "@/server/ipvs/netlink/constants";
 import { openGenlTransport } from "@/server/kernel/genl/linux";
 import { loadNativeGenl } from "@/server/kernel/genl/native";
+import { option } from "../options";
 import { runTool } from "./measure";
 import { servicesRules } from "./tables";
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
 const N = Number(option("services", "2000"));
 const RUNS = Number(option("runs", "2"));
 const ARTIFACTS = process.env.LAB_ARTIFACTS ?? "/tmp/bench-ipvs";

@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { openIpvsClient, type IpvsTransportOptions } from "@/server/kernel/genl/ipvs";
 import { loadNativeGenl } from "@/server/kernel/genl/native";
 import { type UdpSiteSpec, buildUdpSite, sh, udpFloodArgs } from "./conn-site";
+import { option } from "../options";
 import { servicesRules } from "./tables";
 import { benchParse, entryLines, expandRecorded, fixtureConnLines, type ParseBench } from "./parse";
 import {
@@ -37,10 +38,6 @@ import {
 // ---------------------------------------------------------------------------------------------------------
 // Options
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
 const list = (s: string) => s.split(",").filter(Boolean).map(Number);
 const SERVICE_SIZES = list(option("services", "1000,10000"));
 const CONN_SIZES = list(option("conns", "50000,100000"));
